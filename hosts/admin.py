@@ -1,0 +1,112 @@
+"""Onboarding and revocation in the Django admin.
+
+Adding a host or revoking its token shows the new token once, with the install steps; it is
+never stored in clear, so a lost token means revoking and installing the new one.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from hosts import onboarding
+from hosts.models import Host
+
+
+@admin.register(Host)
+class HostAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "status",
+        "last_seen_at",
+        "agent_version",
+        "pve_version",
+        "zfs_version",
+        "kernel",
+    ]
+    list_filter = ["status"]
+    search_fields = ["name"]
+    ordering = ["name"]
+    readonly_fields = [
+        "status",
+        "created_at",
+        "last_seen_at",
+        "agent_version",
+        "pve_version",
+        "zfs_version",
+        "kernel",
+        "clock_skew_s",
+        "revoke_link",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The agent joins by name: renaming would lock it out, so a name is fixed once created.
+        if obj is None:
+            return ()
+        return ("name", *self.readonly_fields)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["name"]
+        return ["name", *self.readonly_fields]
+
+    @admin.display(description="Token")
+    def revoke_link(self, obj: Host) -> str:
+        url = reverse("admin:hosts_host_revoke", args=[obj.pk])
+        return format_html('<a class="button" href="{}">Revoke token and issue a new one</a>', url)
+
+    def save_model(self, request, obj: Host, form, change) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+        else:
+            obj._new_token = obj.issue_token()
+
+    def response_add(self, request, obj: Host, post_url_continue=None) -> HttpResponse:
+        return self._token_page(request, obj, obj._new_token, "Host added")
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:host_id>/revoke/",
+                self.admin_site.admin_view(self.revoke_view),
+                name="hosts_host_revoke",
+            ),
+            *super().get_urls(),
+        ]
+
+    def revoke_view(self, request: HttpRequest, host_id: int) -> HttpResponse:
+        host = get_object_or_404(Host, pk=host_id)
+        if not self.has_change_permission(request, host):
+            raise PermissionDenied
+        if request.method == "POST":
+            with transaction.atomic():
+                token = host.revoke_token()
+            messages.success(request, f"The old token of {host.name} no longer works.")
+            return self._token_page(request, host, token, "Token revoked")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "host": host,
+            "title": f"Revoke the token of {host.name}?",
+        }
+        return render(request, "admin/hosts/host/revoke_confirm.html", context)
+
+    def _token_page(self, request, host: Host, token: str, title: str) -> HttpResponse:
+        url = onboarding.agent_url(request)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "host": host,
+            "title": f"{title}: {host.name}",
+            "token": token,
+            "agent_config": onboarding.agent_config(url, host.name, token),
+            "install_steps": onboarding.install_steps(url, host.name, token),
+        }
+        response = render(request, "admin/hosts/host/token.html", context)
+        response["Cache-Control"] = "no-store"
+        return response

@@ -1,0 +1,123 @@
+"""A Proxmox host that may run an agent, and its token."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+import bcrypt
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+
+from hosts import signals
+
+# A DNS label: what a Proxmox node name is.
+NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", re.IGNORECASE)
+
+
+def validate_name(name: str) -> None:
+    if not name:
+        raise ValidationError("A host name must not be empty.")
+    if not NAME_PATTERN.match(name):
+        raise ValidationError(
+            f"{name!r} is not a valid host name: use a DNS label, 1 to 63 letters, "
+            "digits and hyphens, not starting or ending with a hyphen."
+        )
+
+
+def new_token() -> str:
+    """32 random bytes, base64url without padding: 43 characters."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    salt = bcrypt.gensalt(settings.PROXMON_TOKEN_BCRYPT_ROUNDS)
+    return bcrypt.hashpw(token.encode(), salt).decode()
+
+
+def token_matches(token: str, token_hash: str) -> bool:
+    try:
+        return bcrypt.checkpw(token.encode(), token_hash.encode())
+    except ValueError:  # not a bcrypt hash (a host without a token)
+        return False
+
+
+# Checked when the host is unknown, so a wrong name costs the same time as a wrong token.
+_DUMMY_HASH = bcrypt.hashpw(b"no such host", bcrypt.gensalt(4)).decode()
+
+
+class HostQuerySet(models.QuerySet["Host"]):
+    def authenticate(self, name: str, token: str) -> Host | None:
+        """The host with this name if the token is its current one; None otherwise.
+
+        Runs bcrypt: call it from a worker thread, never on the event loop.
+        """
+        host = self.filter(name=name.lower()).first() if isinstance(name, str) else None
+        if host is None or not host.token_hash:
+            token_matches(token, _DUMMY_HASH)
+            return None
+        return host if token_matches(token, host.token_hash) else None
+
+
+class Host(models.Model):
+    class Status(models.TextChoices):
+        NEVER_CONNECTED = "never_connected", "never connected"
+        ONLINE = "online", "online"
+        OFFLINE = "offline", "offline"
+
+    name = models.CharField(max_length=63, unique=True, validators=[validate_name])
+    token_hash = models.CharField(max_length=60, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.NEVER_CONNECTED, editable=False
+    )
+    agent_version = models.CharField(max_length=64, blank=True, editable=False)
+    pve_version = models.CharField(max_length=64, blank=True, editable=False)
+    zfs_version = models.CharField(max_length=64, blank=True, editable=False)
+    kernel = models.CharField(max_length=128, blank=True, editable=False)
+    # Seconds the agent's clock is behind the server's (negative: ahead); null until measured.
+    clock_skew_s = models.FloatField(null=True, blank=True, editable=False)
+    # The live agent connection and the server process that holds it; both null when offline.
+    # A disconnect only marks the host offline if it is still the connection on record, and
+    # hosts held by a dead server process are found by server_id (see metrics.liveness).
+    connection_id = models.UUIDField(null=True, blank=True, editable=False)
+    server_id = models.UUIDField(null=True, blank=True, editable=False)
+
+    objects = HostQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [
+            # liveness sweep: online hosts whose server process is dead.
+            models.Index(fields=["status", "server_id"], name="host_status_server"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        self.name = (self.name or "").strip().lower()
+        validate_name(self.name)
+
+    def issue_token(self) -> str:
+        """Give the host a new token and return it; only its hash is stored.
+
+        The caller shows the token once. Saves the host.
+        """
+        token = new_token()
+        self.token_hash = hash_token(token)
+        self.save()
+        return token
+
+    def revoke_token(self) -> str:
+        """Replace the token: the old one fails at once and the live agent is disconnected."""
+        token = self.issue_token()
+        transaction.on_commit(lambda: signals.token_revoked.send(Host, host_id=self.pk))
+        return token
+
+    @property
+    def is_online(self) -> bool:
+        return self.status == self.Status.ONLINE

@@ -1,0 +1,316 @@
+"""The agent WebSocket, /ws/agent: protocol v1 as docs/protocol.md describes it.
+
+One consumer per agent connection. Frames are handled one at a time, in order; anything that
+blocks (bcrypt, the ORM, big JSON) runs in a thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from hosts.models import Host
+from metrics import liveness
+from metrics.ingest import TokenRevoked, ingest
+from metrics.limits import client_address, join_limiter
+from metrics.schema import INT64_MAX, parse_time, validate_sample
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_VERSIONS = (1,)
+# Frames larger than this are parsed and validated in a worker thread.
+INLINE_FRAME_BYTES = 64 * 1024
+NACKS_BEFORE_CLOSE = 10
+# Two samples of a tier whose delays differ by less than this are live, not a resent backlog.
+SKEW_STEADY_S = 5.0
+
+
+class Close:
+    MALFORMED = 4400
+    UNAUTHORIZED = 4401
+    JOIN_TIMEOUT = 4408
+    REPLACED = 4409
+    UNSUPPORTED_PROTOCOL = 4426
+    RATE_LIMITED = 4429
+    TOO_LARGE = 1009
+    SERVER_ERROR = 1011
+
+
+class FrameError(Exception):
+    """The frame is not a JSON object with a string `type`: close with 4400."""
+
+
+def decode(text: str) -> dict:
+    try:
+        frame = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise FrameError("JSON nested too deeply") from None
+    except ValueError as exc:
+        raise FrameError(f"not valid JSON: {str(exc)[:80]}") from None
+    if not isinstance(frame, dict):
+        raise FrameError("a frame must be a JSON object")
+    if not isinstance(frame.get("type"), str):
+        raise FrameError("a frame needs a string 'type'")
+    return frame
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def decode_sample(text: str) -> tuple[dict, str | None]:
+    frame = decode(text)
+    return frame, (validate_sample(frame) if frame["type"] == "sample" else None)
+
+
+def group_name(host_id: int) -> str:
+    return f"agent.host.{host_id}"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SkewTracker:
+    """Clock skew from the delay between `collected_at` and arrival.
+
+    A resent backlog also arrives late, so a delay only counts as skew once two consecutive
+    samples of one tier arrive equally late (a backlog's delays shrink by the tier's interval
+    from one sample to the next), or when a sample comes from the future.
+    """
+
+    def __init__(self) -> None:
+        self.previous: dict[str, float] = {}
+
+    def observe(self, tier: str, delay_s: float) -> float | None:
+        previous = self.previous.get(tier)
+        self.previous[tier] = delay_s
+        if delay_s < -SKEW_STEADY_S:
+            return round(delay_s, 1)
+        if previous is not None and abs(delay_s - previous) < SKEW_STEADY_S:
+            return round(delay_s, 1)
+        return None
+
+
+class AgentConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.address = client_address(self.scope)
+        self.host_id: int | None = None
+        self.host_name = ""
+        self.token_hash = ""
+        self.connection_id = uuid.uuid4()
+        self.nacks = 0
+        self.closed = False
+        self.skew = SkewTracker()
+        self.tasks: list[asyncio.Task] = []
+        await liveness.ensure_started()
+        await self.accept()
+        self.tasks.append(asyncio.create_task(self._join_deadline()))
+
+    async def disconnect(self, code: int) -> None:
+        self.closed = True
+        for task in self.tasks:
+            task.cancel()
+        if self.host_id is not None:
+            await self.channel_layer.group_discard(group_name(self.host_id), self.channel_name)
+            await database_sync_to_async(_go_offline)(self.host_id, self.connection_id)
+            log.info("agent %s disconnected (code %s)", self.host_name, code)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        if self.closed:
+            return
+        if text_data is None:
+            await self._close(Close.MALFORMED, "binary frames are not part of the protocol")
+            return
+        if len(text_data) > settings.PROXMON_MAX_FRAME_BYTES:
+            # daphne enforces the limit before the frame is read; this covers other servers
+            await self._close(Close.TOO_LARGE, "frame too large")
+            return
+        try:
+            if len(text_data) > INLINE_FRAME_BYTES:
+                frame, problem = await sync_to_async(decode_sample, thread_sensitive=False)(
+                    text_data
+                )
+            else:
+                frame, problem = decode_sample(text_data)
+        except FrameError as exc:
+            await self._close(Close.MALFORMED, str(exc))
+            return
+        kind = frame["type"]
+        if self.host_id is None:
+            if kind != "join":
+                await self._close(Close.MALFORMED, f"expected a join frame, got {kind!r}")
+            else:
+                await self._join(frame)
+        elif kind == "sample":
+            await self._sample(frame, problem)
+        elif kind == "join":
+            await self._close(Close.MALFORMED, "already joined")
+        else:
+            await self._close(Close.MALFORMED, f"unknown frame type {kind[:40]!r}")
+
+    # --- join ------------------------------------------------------------------------------
+
+    async def _join(self, frame: dict) -> None:
+        protocol = frame.get("protocol")
+        if isinstance(protocol, bool) or not isinstance(protocol, int):
+            join_limiter.failed(self.address)
+            await self._close(Close.MALFORMED, "join needs an integer 'protocol'")
+            return
+        if protocol not in PROTOCOL_VERSIONS:
+            supported = ", ".join(str(v) for v in PROTOCOL_VERSIONS)
+            await self._close(Close.UNSUPPORTED_PROTOCOL, f"supported protocols: {supported}")
+            return
+        if join_limiter.blocked(self.address):
+            await self._close(Close.RATE_LIMITED, "too many failed joins; retry in 60 s")
+            return
+        name, token = frame.get("host"), frame.get("token")
+        version = frame.get("agent_version", "")
+        if not (isinstance(name, str) and name and isinstance(token, str) and token):
+            join_limiter.failed(self.address)
+            await self._close(Close.MALFORMED, "join needs string 'host' and 'token'")
+            return
+        if not isinstance(version, str):
+            version = ""
+        host = await database_sync_to_async(Host.objects.authenticate, thread_sensitive=False)(
+            name[:255], token[:255]
+        )
+        if host is None:
+            join_limiter.failed(self.address)
+            log.warning("join rejected for host %r from %s", name[:63], self.address)
+            await self._close(Close.UNAUTHORIZED, "unknown host or bad token")
+            return
+        now = utc_now()
+        online = await database_sync_to_async(_go_online)(
+            host.pk, host.token_hash, self.connection_id, version[:64], now
+        )
+        if not online:  # the token was revoked while we checked it
+            await self._close(Close.UNAUTHORIZED, "unknown host or bad token")
+            return
+        self.host_id, self.host_name, self.token_hash = host.pk, host.name, host.token_hash
+        group = group_name(host.pk)
+        await self.channel_layer.group_send(
+            group, {"type": "agent.replaced", "connection_id": str(self.connection_id)}
+        )
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.tasks[0].cancel()  # the join deadline
+        self.tasks.append(asyncio.create_task(self._check_loop()))
+        await self._send(
+            {"type": "joined", "protocol": protocol, "host": host.name, "server_time": rfc3339(now)}
+        )
+        log.info("agent %s joined from %s (agent %s)", host.name, self.address, version or "?")
+
+    async def _join_deadline(self) -> None:
+        await asyncio.sleep(settings.PROXMON_JOIN_TIMEOUT_S)
+        if self.host_id is None and not self.closed:
+            await self._close(Close.JOIN_TIMEOUT, "no join frame in time")
+
+    # --- samples ---------------------------------------------------------------------------
+
+    async def _sample(self, frame: dict, problem: str | None) -> None:
+        seq = frame.get("seq")
+        if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= INT64_MAX:
+            await self._close(Close.MALFORMED, "a sample needs an integer 'seq'")
+            return
+        if problem:
+            self.nacks += 1
+            await self._send({"type": "nack", "seq": seq, "error": problem})
+            if self.nacks >= NACKS_BEFORE_CLOSE:
+                await self._close(Close.MALFORMED, f"{NACKS_BEFORE_CLOSE} invalid samples in a row")
+            return
+        received = utc_now()
+        delay = (received - parse_time(frame["collected_at"], "collected_at")).total_seconds()
+        skew = self.skew.observe(frame["tier"], delay)
+        try:
+            await database_sync_to_async(ingest)(
+                self.host_id, self.token_hash, frame, received, skew
+            )
+        except TokenRevoked:
+            await self._close(Close.UNAUTHORIZED, "token revoked")
+            return
+        except Exception:
+            # Not acked: the agent keeps the sample and resends it after reconnecting.
+            log.exception("storing a sample of %s failed", self.host_name)
+            await self._close(Close.SERVER_ERROR, "could not store the sample; resend later")
+            return
+        self.nacks = 0
+        await self._send({"type": "ack", "seq": seq})
+
+    # --- being told to go ------------------------------------------------------------------
+
+    async def agent_replaced(self, event: dict) -> None:
+        if event["connection_id"] != str(self.connection_id):
+            await self._close(Close.REPLACED, "replaced by a newer connection")
+
+    async def agent_revoked(self, event: dict) -> None:
+        await self._close(Close.UNAUTHORIZED, "token revoked")
+
+    async def _check_loop(self) -> None:
+        """Catch what no channel-layer message reported (a shell's revoke, another process)."""
+        while not self.closed:
+            await asyncio.sleep(settings.PROXMON_CONNECTION_CHECK_S)
+            verdict = await database_sync_to_async(_still_ours)(
+                self.host_id, self.token_hash, self.connection_id
+            )
+            if verdict == "revoked":
+                await self._close(Close.UNAUTHORIZED, "token revoked")
+            elif verdict == "replaced":
+                await self._close(Close.REPLACED, "replaced by a newer connection")
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    async def _send(self, message: dict) -> None:
+        if not self.closed:
+            await self.send(text_data=json.dumps(message))
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        await self.close(code=code, reason=reason)
+
+
+def _go_online(
+    host_id: int, token_hash: str, connection_id: uuid.UUID, agent_version: str, now: datetime
+) -> bool:
+    updates = {
+        "status": Host.Status.ONLINE,
+        "last_seen_at": now,
+        "connection_id": connection_id,
+        "server_id": liveness.PROCESS_ID,
+    }
+    if agent_version:
+        updates["agent_version"] = agent_version
+    return Host.objects.filter(pk=host_id, token_hash=token_hash).update(**updates) == 1
+
+
+def _go_offline(host_id: int, connection_id: uuid.UUID) -> None:
+    # Only if this is still the connection on record: a newer one may have replaced it.
+    Host.objects.filter(pk=host_id, connection_id=connection_id).update(
+        status=Host.Status.OFFLINE, connection_id=None, server_id=None
+    )
+
+
+def _still_ours(host_id: int, token_hash: str, connection_id: uuid.UUID) -> str:
+    row = Host.objects.filter(pk=host_id).values("token_hash", "connection_id").first()
+    if row is None or row["token_hash"] != token_hash:
+        return "revoked"
+    if row["connection_id"] is None:
+        # A sweep took the host offline while this process stalled: claim it back.
+        Host.objects.filter(pk=host_id, connection_id=None).update(
+            status=Host.Status.ONLINE, connection_id=connection_id, server_id=liveness.PROCESS_ID
+        )
+        return "ours"
+    return "ours" if row["connection_id"] == connection_id else "replaced"

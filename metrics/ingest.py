@@ -1,0 +1,207 @@
+"""Storing one validated sample, and keeping what is derived from it current.
+
+Everything happens in one transaction: the sample, the latest state of its tier, the guest
+index and the host's own fields. The caller acks only after it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from hosts.models import Host
+from metrics.models import Guest, LatestSample, Sample
+from metrics.schema import parse_time
+
+# A latest sample from further in the future than this (a clock that was wrong and has been
+# corrected) no longer blocks newer samples from becoming the latest.
+FUTURE_TOLERANCE = timedelta(seconds=60)
+
+
+class TokenRevoked(Exception):
+    """The host's token changed (or the host is gone) since this connection joined."""
+
+
+@dataclass
+class Stored:
+    created: bool  # False: a duplicate of a sample already stored
+    latest: bool  # it became the latest sample of its tier
+
+
+def ingest(
+    host_id: int,
+    token_hash: str,
+    frame: dict[str, Any],
+    received_at: datetime,
+    clock_skew_s: float | None,
+) -> Stored:
+    """Store a valid sample frame for the host that joined with `token_hash`.
+
+    Raises TokenRevoked, without storing, when the host's token is no longer `token_hash`.
+    `clock_skew_s`, when measured, is recorded on the host.
+    """
+    tier = frame["tier"]
+    collected_at = parse_time(frame["collected_at"], "collected_at")
+    data = frame["data"]
+    errors = frame.get("errors") or {}
+    with transaction.atomic():
+        host = Host.objects.select_for_update().filter(pk=host_id).first()
+        if host is None or host.token_hash != token_hash:
+            raise TokenRevoked
+        try:
+            with transaction.atomic():
+                Sample.objects.create(
+                    host_id=host_id,
+                    tier=tier,
+                    collected_at=collected_at,
+                    received_at=received_at,
+                    payload={"data": data, "errors": errors},
+                )
+        except IntegrityError:
+            created = False
+        else:
+            created = True
+
+        latest = created and _update_latest(host, tier, collected_at, received_at, data, errors)
+        if latest:
+            _update_derived(host, tier, data)
+        host.last_seen_at = received_at
+        if clock_skew_s is not None:
+            host.clock_skew_s = clock_skew_s
+        host.save(
+            update_fields=[
+                "last_seen_at",
+                "clock_skew_s",
+                "pve_version",
+                "zfs_version",
+                "kernel",
+                "agent_version",
+            ]
+        )
+    return Stored(created=created, latest=latest)
+
+
+def _update_latest(
+    host: Host,
+    tier: str,
+    collected_at: datetime,
+    received_at: datetime,
+    data: dict,
+    errors: dict,
+) -> bool:
+    current = LatestSample.objects.filter(host=host, tier=tier).first()
+    if current is None:
+        LatestSample.objects.create(
+            host=host,
+            tier=tier,
+            collected_at=collected_at,
+            received_at=received_at,
+            data=data,
+            errors=errors,
+        )
+        return True
+    newer = collected_at > current.collected_at
+    current_from_future = current.collected_at > received_at + FUTURE_TOLERANCE
+    if not (newer or current_from_future):
+        return False  # an older sample, resent after a reconnect
+    current.collected_at = collected_at
+    current.received_at = received_at
+    current.data = data
+    current.errors = errors
+    current.save()
+    return True
+
+
+def _update_derived(host: Host, tier: str, data: dict) -> None:
+    if "system" in data:
+        system = data["system"]
+        for field in ("pve_version", "zfs_version", "kernel", "agent_version"):
+            if system.get(field):
+                setattr(host, field, system[field][: 64 if field != "kernel" else 128])
+    if "host" in data and not host.kernel:
+        host.kernel = data["host"]["kernel"][:128]
+    if "guests" in data:
+        _index_guest_runtime(host, data["guests"])
+    if "guest_configs" in data:
+        _index_guest_configs(host, data["guest_configs"])
+
+
+def _index_guest_runtime(host: Host, guests: list[dict]) -> None:
+    """The fast tier lists every guest: add new ones, update all, drop those that are gone."""
+    now = timezone.now()
+    existing = {g.vmid: g for g in Guest.objects.filter(host=host)}
+    seen = set()
+    changed, added = [], []
+    for item in guests:
+        vmid = item["vmid"]
+        seen.add(vmid)
+        guest = existing.get(vmid) or Guest(host=host, vmid=vmid)
+        guest.type = item["type"]
+        guest.name = item["name"][:255]
+        guest.status = item["status"][:32]
+        guest.template = bool(item.get("template", False))
+        guest.uptime_s = _int_or_none(item["uptime_s"])
+        guest.cpu_percent = item["cpu_percent"]
+        guest.cpus = item["cpus"]
+        guest.mem = item["mem"]
+        guest.maxmem = item["maxmem"]
+        guest.updated_at = now
+        (changed if guest.pk else added).append(guest)
+    Guest.objects.bulk_create(added)
+    Guest.objects.bulk_update(
+        changed,
+        [
+            "type",
+            "name",
+            "status",
+            "template",
+            "uptime_s",
+            "cpu_percent",
+            "cpus",
+            "mem",
+            "maxmem",
+            "updated_at",
+        ],
+    )
+    gone = [vmid for vmid in existing if vmid not in seen]
+    if gone:
+        Guest.objects.filter(host=host, vmid__in=gone).delete()
+
+
+def _index_guest_configs(host: Host, configs: list[dict]) -> None:
+    now = timezone.now()
+    existing = {g.vmid: g for g in Guest.objects.filter(host=host)}
+    changed, added = [], []
+    for item in configs:
+        guest = existing.get(item["vmid"]) or Guest(host=host, vmid=item["vmid"], type=item["type"])
+        guest.name = item["name"][:255] or guest.name
+        guest.cores = item["cores"]
+        guest.memory = item["memory"]
+        guest.ips = item["ips"]
+        guest.macs = [mac.lower() for mac in item["macs"]]
+        guest.tags = item["tags"]
+        guest.os = (item["os"] or "")[:64]
+        guest.updated_at = now
+        (changed if guest.pk else added).append(guest)
+    Guest.objects.bulk_create(added)
+    Guest.objects.bulk_update(
+        changed,
+        [
+            "name",
+            "cores",
+            "memory",
+            "ips",
+            "macs",
+            "tags",
+            "os",
+            "updated_at",
+        ],
+    )
+
+
+def _int_or_none(value: float | None) -> int | None:
+    return None if value is None else int(value)

@@ -1,0 +1,153 @@
+"""Whether an `online` host really has a live connection, across crashes and processes.
+
+Every server process registers a ServerProcess row and refreshes its heartbeat; a host is
+online on behalf of one process (Host.server_id). A process that died without cleaning up
+(kill -9, power loss) is found by its stale heartbeat, or at once when it ran on this machine
+and its pid is gone, and its hosts are marked offline. The same background thread prunes old
+samples hourly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from hosts.models import Host
+from metrics.models import Sample, ServerProcess
+
+log = logging.getLogger(__name__)
+
+PROCESS_ID = uuid.uuid4()
+HOSTNAME = socket.gethostname()
+
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+_stop = threading.Event()
+
+
+def register() -> None:
+    now = timezone.now()
+    ServerProcess.objects.update_or_create(
+        id=PROCESS_ID,
+        defaults={"hostname": HOSTNAME, "pid": os.getpid(), "heartbeat_at": now},
+        create_defaults={
+            "hostname": HOSTNAME,
+            "pid": os.getpid(),
+            "heartbeat_at": now,
+            "started_at": now,
+        },
+    )
+
+
+def heartbeat() -> None:
+    if not ServerProcess.objects.filter(id=PROCESS_ID).update(heartbeat_at=timezone.now()):
+        register()  # swept while stalled: come back
+
+
+def sweep() -> int:
+    """Forget dead server processes and mark their hosts offline; returns how many hosts."""
+    cutoff = timezone.now() - timedelta(seconds=settings.PROXMON_PROCESS_DEAD_AFTER_S)
+    dead = set(ServerProcess.objects.filter(heartbeat_at__lt=cutoff).values_list("id", flat=True))
+    for process in ServerProcess.objects.filter(hostname=HOSTNAME).exclude(id=PROCESS_ID):
+        if not _pid_alive(process.pid):
+            dead.add(process.id)
+    if dead:
+        ServerProcess.objects.filter(id__in=dead).delete()
+    live = list(ServerProcess.objects.values_list("id", flat=True))
+    count = (
+        Host.objects.filter(status=Host.Status.ONLINE)
+        .exclude(server_id__in=live)
+        .update(status=Host.Status.OFFLINE, connection_id=None, server_id=None)
+    )
+    if count:
+        log.info("marked %d host(s) offline: their server process is gone", count)
+    return count
+
+
+def release() -> int:
+    """On a clean shutdown: this process's hosts go offline and its row goes away."""
+    count = Host.objects.filter(server_id=PROCESS_ID).update(
+        status=Host.Status.OFFLINE, connection_id=None, server_id=None
+    )
+    ServerProcess.objects.filter(id=PROCESS_ID).delete()
+    return count
+
+
+def prune() -> int:
+    before = timezone.now() - timedelta(hours=settings.PROXMON_RETENTION_HOURS)
+    deleted = Sample.objects.prune(
+        before, chunk=settings.PROXMON_PRUNE_CHUNK, should_stop=_stop.is_set
+    )
+    if deleted:
+        log.info("pruned %d sample(s) collected before %s", deleted, before.isoformat())
+    return deleted
+
+
+def start() -> None:
+    """Register, clean up after dead processes, and run heartbeat and pruning in a thread."""
+    global _thread
+    with _lock:
+        if _thread is not None:
+            return
+        register()
+        sweep()
+        _stop.clear()
+        _thread = threading.Thread(target=_loop, name="proxmon-liveness", daemon=True)
+        _thread.start()
+
+
+def stop() -> int:
+    """Stop the thread and release this process's hosts; returns how many went offline."""
+    global _thread
+    with _lock:
+        if _thread is not None:
+            _stop.set()
+            _thread.join(timeout=30)
+            _thread = None
+    try:
+        return release()
+    finally:
+        connection.close()
+
+
+async def ensure_started() -> None:
+    if settings.PROXMON_BACKGROUND and _thread is None:
+        await database_sync_to_async(start)()
+
+
+def _loop() -> None:
+    next_prune = 0.0
+    while True:
+        try:
+            close_old_connections()
+            heartbeat()
+            sweep()
+            if time.monotonic() >= next_prune:
+                prune()
+                next_prune = time.monotonic() + settings.PROXMON_PRUNE_INTERVAL_S
+        except Exception:
+            log.exception("liveness/retention round failed; trying again")
+        finally:
+            connection.close()
+        if _stop.wait(settings.PROXMON_HEARTBEAT_S):
+            return
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,76 @@
+import logging
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from metrics import liveness
+from proxmon import env
+
+log = logging.getLogger("proxmon.serve")
+
+
+class Command(BaseCommand):
+    help = (
+        "Run proxmon under daphne: pages, the agent WebSocket, the liveness heartbeat and "
+        "hourly retention, with the keepalive and frame limits of docs/protocol.md."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--bind", default=env.string("PROXMON_BIND", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=env.integer("PROXMON_PORT", 8000))
+
+    def handle(self, bind: str, port: int, **options) -> str:
+        from daphne.endpoints import build_endpoint_description_strings
+        from daphne.server import Server
+        from daphne.ws_protocol import WebSocketFactory
+
+        from proxmon.asgi import application
+
+        WebSocketFactory.protocol = _reason_passing_protocol()
+        liveness.start()
+        server = Server(
+            application=application,
+            endpoints=build_endpoint_description_strings(host=bind, port=port),
+            signal_handlers=True,
+            # agent connections live for weeks; daphne's default closes them after a day
+            websocket_timeout=-1,
+            ping_interval=settings.PROXMON_PING_INTERVAL_S,
+            ping_timeout=settings.PROXMON_PING_TIMEOUT_S,
+            websocket_max_message_size=settings.PROXMON_MAX_FRAME_BYTES,
+            websocket_max_frame_size=settings.PROXMON_MAX_FRAME_BYTES,
+            application_close_timeout=10,
+            ready_callable=lambda: log.info("proxmon listening on %s:%s", bind, port),
+            verbosity=0,
+        )
+        try:
+            server.run()
+        finally:
+            released = liveness.stop()
+        return f"proxmon stopped; {released or 0} host(s) marked offline"
+
+
+def _reason_passing_protocol():
+    """daphne's WebSocket protocol, with two changes docs/protocol.md relies on.
+
+    - It passes the close reason on (daphne drops it; 4426 must name the supported versions).
+    - A frame over the size limit (1009) or invalid UTF-8 (1007) is answered with a close
+      frame the agent can read, instead of autobahn's default of dropping the TCP connection
+      mid-upload, which the agent only sees as a reset. The rest of the oversized frame is
+      read and discarded for up to 30 s while the agent acknowledges the close.
+    """
+    from daphne.ws_protocol import WebSocketProtocol
+
+    class ReasonPassingProtocol(WebSocketProtocol):
+        def _connectionMade(self):
+            super()._connectionMade()
+            self.failByDrop = False
+            self.closeHandshakeTimeout = 30
+
+        def handle_reply(self, message):
+            if message.get("type") == "websocket.close" and self.state == self.STATE_OPEN:
+                reason = (message.get("reason") or "").encode()[:120].decode(errors="ignore")
+                self.sendClose(code=message.get("code") or 1000, reason=reason or None)
+                return
+            super().handle_reply(message)
+
+    return ReasonPassingProtocol

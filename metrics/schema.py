@@ -1,0 +1,309 @@
+"""Validation of agent frames against protocol v1 (docs/protocol.md, "Data by tier").
+
+`validate_sample(frame)` returns None or the first problem as "path: what was expected", the
+text of the nack. Keys the protocol does not know are ignored (the protocol grows additively);
+keys it knows must have the documented type. Values an agent may not know are nullable.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+INT64_MAX = 2**63 - 1
+# Raw command output may hold unsigned 64-bit ZFS GUIDs; nothing may nest deeper than this.
+MAX_DEPTH = 64
+
+RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
+
+
+class Invalid(Exception):
+    def __init__(self, path: str, expected: str) -> None:
+        super().__init__(f"{path}: {expected}")
+
+
+def parse_time(value: Any, path: str) -> datetime:
+    if not isinstance(value, str) or not RFC3339_UTC.match(value):
+        raise Invalid(path, "expected an RFC 3339 UTC time like 2026-04-21T12:34:56Z")
+    text = value[:-1]
+    if "." in text:  # Python parses at most microseconds
+        whole, fraction = text.split(".")
+        text = f"{whole}.{fraction[:6]}"
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    except ValueError:
+        raise Invalid(path, "expected an RFC 3339 UTC time like 2026-04-21T12:34:56Z") from None
+
+
+# --- value checkers: each takes (value, path) and raises Invalid -------------------------------
+
+
+def integer(value: Any, path: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid(path, "expected an integer")
+    if not 0 <= value <= INT64_MAX:
+        raise Invalid(path, "expected an integer from 0 to 2^63-1")
+
+
+def number(value: Any, path: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Invalid(path, "expected a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise Invalid(path, "expected a finite number")
+    if abs(value) > INT64_MAX:
+        raise Invalid(path, "number out of range")
+
+
+def percent(value: Any, path: str) -> None:
+    number(value, path)
+    # a guest may use several cores: its percent of one core can exceed 100
+    if value < 0:
+        raise Invalid(path, "expected a percentage of 0 or more")
+
+
+def string(value: Any, path: str) -> None:
+    if not isinstance(value, str):
+        raise Invalid(path, "expected a string")
+
+
+def boolean(value: Any, path: str) -> None:
+    if not isinstance(value, bool):
+        raise Invalid(path, "expected true or false")
+
+
+def time(value: Any, path: str) -> None:
+    parse_time(value, path)
+
+
+def nullable(check):
+    def checker(value: Any, path: str) -> None:
+        if value is not None:
+            check(value, path)
+
+    return checker
+
+
+def one_of(*choices: str | None):
+    def checker(value: Any, path: str) -> None:
+        if value not in choices:
+            names = ", ".join("null" if c is None else repr(c) for c in choices)
+            raise Invalid(path, f"expected one of {names}")
+
+    return checker
+
+
+def listof(check, length: int | None = None):
+    def checker(value: Any, path: str) -> None:
+        if not isinstance(value, list):
+            raise Invalid(path, "expected a list")
+        if length is not None and len(value) != length:
+            raise Invalid(path, f"expected a list of {length}")
+        for index, item in enumerate(value):
+            check(item, f"{path}[{index}]")
+
+    return checker
+
+
+def obj(fields: dict[str, Any]):
+    """An object whose listed keys must all be present; other keys are allowed."""
+
+    def checker(value: Any, path: str) -> None:
+        if not isinstance(value, dict):
+            raise Invalid(path, "expected an object")
+        for key, check in fields.items():
+            if key not in value:
+                raise Invalid(f"{path}.{key}", "missing")
+            check(value[key], f"{path}.{key}")
+
+    return checker
+
+
+def anything(value: Any, path: str) -> None:
+    pass
+
+
+# --- the sources of each tier ------------------------------------------------------------------
+
+n_int = nullable(integer)
+n_num = nullable(number)
+n_pct = nullable(percent)
+n_time = nullable(time)
+n_str = nullable(string)
+
+HOST = obj(
+    {
+        "hostname": string,
+        "kernel": string,
+        "cpu_percent": n_pct,
+        "load": listof(number, length=3),
+        "mem": obj({"total": integer, "used": integer, "available": integer}),
+        "uptime_s": number,
+        "rootfs": obj({"total": integer, "used": integer}),
+    }
+)
+
+STORAGE = listof(
+    obj(
+        {
+            "storage": string,
+            "type": string,
+            "enabled": boolean,
+            "active": boolean,
+            "shared": boolean,
+            "content": listof(string),
+            "used": n_int,
+            "total": n_int,
+        }
+    )
+)
+
+POOL = obj(
+    {
+        "name": string,
+        "health": string,
+        "size": n_int,
+        "allocated": n_int,
+        "free": n_int,
+        "fragmentation_pct": n_pct,
+        "capacity_pct": n_pct,
+        "errors": obj({"read": integer, "write": integer, "checksum": integer}),
+        "data_errors": integer,
+        "vdevs": integer,
+        "degraded_vdevs": integer,
+        "scan": obj(
+            {
+                "function": one_of("scrub", "resilver", None),
+                "state": one_of("scanning", "finished", "canceled", None),
+                "start_time": n_time,
+                "end_time": n_time,
+                "errors": n_int,
+                "progress_pct": n_pct,
+            }
+        ),
+        "last_scrub_end": n_time,
+    }
+)
+
+ZFS_POOLS = obj({"pools": listof(POOL), "raw": anything})
+
+GUESTS = listof(
+    obj(
+        {
+            "vmid": integer,
+            "type": one_of("qemu", "lxc"),
+            "name": string,
+            "status": string,
+            "uptime_s": n_num,
+            "cpu_percent": n_pct,
+            "cpus": n_num,
+            "mem": n_int,
+            "maxmem": n_int,
+            "disk_read": n_int,
+            "disk_write": n_int,
+            "net_in": n_int,
+            "net_out": n_int,
+        }
+    )
+)
+
+DATASETS = obj(
+    {
+        "datasets": listof(
+            obj(
+                {
+                    "name": string,
+                    "type": one_of("filesystem", "volume"),
+                    "used": n_int,
+                    "available": n_int,
+                    "referenced": n_int,
+                    "usedbysnapshots": n_int,
+                    "snapshot_count": integer,
+                    "oldest_snapshot": n_time,
+                    "newest_snapshot": n_time,
+                }
+            )
+        ),
+        "raw": anything,
+    }
+)
+
+GUEST_CONFIGS = listof(
+    obj(
+        {
+            "vmid": integer,
+            "type": one_of("qemu", "lxc"),
+            "name": string,
+            "cores": n_int,
+            "memory": n_int,
+            "disks": listof(obj({"key": string, "storage": n_str, "size": n_int})),
+            "tags": listof(string),
+            "onboot": boolean,
+            "agent": boolean,
+            "ips": listof(string),
+            "macs": listof(string),
+            "os": n_str,
+        }
+    )
+)
+
+SYSTEM = obj(
+    {
+        "pve_version": n_str,
+        "kernel": n_str,
+        "zfs_version": n_str,
+        "pending_updates": n_int,
+        "agent_version": n_str,
+    }
+)
+
+SOURCES: dict[str, dict[str, Any]] = {
+    "fast": {"host": HOST, "storage": STORAGE, "zfs_pools": ZFS_POOLS, "guests": GUESTS},
+    "medium": {"datasets": DATASETS, "guest_configs": GUEST_CONFIGS},
+    "slow": {"system": SYSTEM},
+}
+
+
+def validate_sample(frame: dict[str, Any]) -> str | None:
+    """None if the sample frame is valid, else the nack's error text."""
+    try:
+        _validate(frame)
+    except Invalid as exc:
+        return str(exc)
+    return None
+
+
+def _validate(frame: dict[str, Any]) -> None:
+    tier = frame.get("tier")
+    if not isinstance(tier, str) or tier not in SOURCES:
+        raise Invalid("tier", "expected one of 'fast', 'medium', 'slow'")
+    parse_time(frame.get("collected_at"), "collected_at")
+    data = frame.get("data")
+    if not isinstance(data, dict):
+        raise Invalid("data", "expected an object")
+    errors = frame.get("errors", {})
+    if not isinstance(errors, dict):
+        raise Invalid("errors", "expected an object")
+    for source, reason in errors.items():
+        if not isinstance(reason, str):
+            raise Invalid(f"errors.{source}", "expected a string")
+    _check_depth_and_numbers(data, "data")
+    for source, check in SOURCES[tier].items():
+        if source in data:
+            check(data[source], f"data.{source}")
+
+
+def _check_depth_and_numbers(value: Any, path: str) -> None:
+    """Walk everything, raw command output included: no NaN/infinity, no absurd nesting."""
+    stack = [(value, path, 1)]
+    while stack:
+        item, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise Invalid(where, f"nested deeper than {MAX_DEPTH} levels")
+        if isinstance(item, dict):
+            stack.extend((v, f"{where}.{k}", depth + 1) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}[{i}]", depth + 1) for i, v in enumerate(item))
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise Invalid(where, "expected a finite number")

@@ -1,0 +1,190 @@
+"""proxmon settings: everything comes from environment variables (see README "Configuration").
+
+Defaults make a fresh clone run on SQLite. Production (DEBUG off) refuses to start without a
+real SECRET_KEY.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from proxmon import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env.boolean("DEBUG", False)
+
+SECRET_KEY = env.string("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set SECRET_KEY (or SECRET_KEY_FILE) to a long random string, "
+            "e.g. from: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    SECRET_KEY = "insecure-development-key-only-for-debug-mode"
+
+ALLOWED_HOSTS = env.strings("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env.strings("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_htmx",
+    "hosts",
+    "metrics",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "proxmon.urls"
+ASGI_APPLICATION = "proxmon.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASE_URL = env.string("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+try:
+    _database = dj_database_url.parse(DATABASE_URL)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL: {exc}") from exc
+if _database["ENGINE"] == "django.db.backends.sqlite3":
+    _database["OPTIONS"] = {
+        # WAL lets the pages read while the agent consumer writes; synchronous=FULL because an
+        # ack promises the sample is durable. IMMEDIATE takes the write lock at BEGIN, so two
+        # writers wait on the busy timeout instead of failing with "database is locked".
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env.number("PROXMON_SQLITE_BUSY_TIMEOUT_S", 20.0, minimum=1.0),
+    }
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Channels -------------------------------------------------------------------------------
+REDIS_URL = env.string("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Passwords and sessions ----------------------------------------------------------------
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+# Behind Caddy (or any TLS-terminating proxy) the site is HTTPS: secure cookies, HSTS, redirect.
+# PROXMON_HTTPS=0 is for a local trial on http://127.0.0.1:8000 only.
+HTTPS = env.boolean("PROXMON_HTTPS", not DEBUG)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SESSION_COOKIE_HTTPONLY = True
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.boolean("PROXMON_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = env.integer("PROXMON_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("PROXMON_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env.boolean("PROXMON_HSTS_PRELOAD", False)
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.string("TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.string("PROXMON_STATIC_ROOT", str(BASE_DIR / "var" / "static")))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"text": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "text"}},
+    "root": {"handlers": ["console"], "level": env.string("PROXMON_LOG_LEVEL", "INFO")},
+}
+
+# --- proxmon --------------------------------------------------------------------------------
+# bcrypt cost for agent tokens. Tokens carry 256 random bits, so guessing is hopeless at any
+# cost and the hash only has to keep a stolen database from yielding usable tokens. Cost 5 is
+# ~2 ms per check on one core here: a restart with 1,000 agents reconnecting costs ~2 CPU
+# seconds of hashing instead of ~60 at bcrypt's default of 12.
+PROXMON_TOKEN_BCRYPT_ROUNDS = env.integer("PROXMON_TOKEN_BCRYPT_ROUNDS", 5, minimum=4)
+# Hours of raw samples to keep; older ones are pruned hourly by the server.
+PROXMON_RETENTION_HOURS = env.integer("PROXMON_RETENTION_HOURS", 48, minimum=1)
+PROXMON_PRUNE_INTERVAL_S = env.integer("PROXMON_PRUNE_INTERVAL_S", 3600, minimum=1)
+PROXMON_PRUNE_CHUNK = env.integer("PROXMON_PRUNE_CHUNK", 1000, minimum=1)
+# Largest frame an agent may send; larger frames close the connection with 1009.
+PROXMON_MAX_FRAME_BYTES = env.integer("PROXMON_MAX_FRAME_BYTES", 8 * 1024 * 1024, minimum=1024)
+# Seconds an agent has to send its join frame (4408 after that).
+PROXMON_JOIN_TIMEOUT_S = env.number("PROXMON_JOIN_TIMEOUT_S", 10.0, minimum=0.1)
+# Failed joins allowed per client address and minute before 4429.
+PROXMON_JOIN_FAILURES_PER_MINUTE = env.integer("PROXMON_JOIN_FAILURES_PER_MINUTE", 5, minimum=1)
+# Peers whose X-Forwarded-For is believed (addresses or networks), e.g. the Caddy in front.
+PROXMON_TRUSTED_PROXIES = env.strings("PROXMON_TRUSTED_PROXIES", "127.0.0.1,::1")
+# WebSocket keepalive: a ping after this many idle seconds, close when no pong follows in
+# PROXMON_PING_TIMEOUT_S. 20 + 40: nothing heard for 60 s closes the socket, host offline.
+PROXMON_PING_INTERVAL_S = env.number("PROXMON_PING_INTERVAL_S", 20.0, minimum=0.1)
+PROXMON_PING_TIMEOUT_S = env.number("PROXMON_PING_TIMEOUT_S", 40.0, minimum=0.1)
+# How often a live connection re-reads its host (token revoked from a shell, replaced by a
+# connection on another server process) when no channel-layer message told it already.
+PROXMON_CONNECTION_CHECK_S = env.number("PROXMON_CONNECTION_CHECK_S", 20.0, minimum=0.1)
+# Server processes write a heartbeat; a process silent this long is dead and its hosts offline.
+PROXMON_HEARTBEAT_S = env.number("PROXMON_HEARTBEAT_S", 15.0, minimum=0.1)
+PROXMON_PROCESS_DEAD_AFTER_S = env.number("PROXMON_PROCESS_DEAD_AFTER_S", 60.0, minimum=1.0)
+# Under a plain ASGI server, start the heartbeat and hourly pruning with the first agent
+# connection (`manage.py serve` always starts them). Off in in-process tests, which drive
+# those functions directly.
+PROXMON_BACKGROUND = env.boolean("PROXMON_BACKGROUND", True)
+# Clock skew above this many seconds between an agent and the server is reported.
+PROXMON_CLOCK_SKEW_S = env.number("PROXMON_CLOCK_SKEW_S", 60.0)
+# Public URL of this server as agents reach it (https://monitor.example.com); used in the
+# install steps. Empty: derived from the request.
+PROXMON_PUBLIC_URL = env.string("PROXMON_PUBLIC_URL").rstrip("/")
