@@ -135,12 +135,15 @@ TIME_ZONE = env.string("TIME_ZONE", "UTC")
 USE_I18N = False
 USE_TZ = True
 
+# WhiteNoise serves static files straight from the apps' and static/ folders (finders), so
+# no collectstatic step is needed; PROXMON_STATIC_ROOT is for those who want one anyway.
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env.string("PROXMON_STATIC_ROOT", str(BASE_DIR / "var" / "static")))
+STATIC_ROOT = env.string("PROXMON_STATIC_ROOT") or None
 STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = True
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
 LOGGING = {

@@ -1,0 +1,41 @@
+import signal
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from metrics.models import Sample
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete samples older than the retention window (PROXMON_RETENTION_HOURS), in small "
+        "chunks so agents keep being served. For cron or a systemd timer; the running server "
+        "also does this hourly."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--older-than",
+            type=int,
+            metavar="HOURS",
+            help="delete samples collected more than HOURS ago (default: the retention setting)",
+        )
+
+    def handle(self, older_than: int | None, **options) -> str:
+        hours = settings.PROXMON_RETENTION_HOURS if older_than is None else older_than
+        if hours < 1:
+            raise CommandError("--older-than must be at least 1 hour.")
+        stopping = []
+        previous = signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+        try:
+            deleted = Sample.objects.prune(
+                timezone.now() - timedelta(hours=hours),
+                chunk=settings.PROXMON_PRUNE_CHUNK,
+                should_stop=lambda: bool(stopping),
+            )
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        stopped = " (stopped early by SIGTERM)" if stopping else ""
+        return f"Deleted {deleted} samples older than {hours} h{stopped}."

@@ -1,0 +1,619 @@
+"""The agent socket in-process: every close code, nacks, acks, storage and kicks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import pytest
+from channels.db import database_sync_to_async
+
+from conftest import AgentCommunicator
+from hosts.models import Host
+from metrics.models import Guest, LatestSample, Sample
+from metrics.tests import frames
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def get_host(name="pve1") -> Host:
+    return Host.objects.get(name=name)
+
+
+async def joined_pair(make_host, connect_agent, name="pve1"):
+    host, token = await database_sync_to_async(make_host)(name)
+    agent = await connect_agent(name, token)
+    return host, token, agent
+
+
+async def send_and_close_code(frame, client=("192.0.2.20", 1)) -> tuple[int, str]:
+    agent = AgentCommunicator(client=client)
+    await agent.connect()
+    if isinstance(frame, bytes):
+        await agent.send_to(bytes_data=frame)
+    elif isinstance(frame, str):
+        await agent.send_to(text_data=frame)
+    else:
+        await agent.send_json_to(frame)
+    code = await agent.closed_with()
+    return code, agent.close_reason
+
+
+# --- join -----------------------------------------------------------------------------------
+
+
+async def test_join_marks_host_online_and_records_agent_version(make_host, connect_agent):
+    host, token = await database_sync_to_async(make_host)("pve1")
+    agent = AgentCommunicator()
+    await agent.connect()
+    await agent.send_json_to(frames.join("pve1", token, agent_version="9.9.9"))
+    reply = await agent.receive_json_from()
+    assert reply["type"] == "joined"
+    assert reply["protocol"] == 1 and reply["host"] == "pve1"
+    assert reply["server_time"].endswith("Z")
+    fresh = await database_sync_to_async(get_host)()
+    assert fresh.status == Host.Status.ONLINE
+    assert fresh.agent_version == "9.9.9"
+    assert fresh.last_seen_at is not None
+    await agent.disconnect()
+
+
+async def test_join_accepts_host_name_in_other_case(make_host, connect_agent):
+    _, token = await database_sync_to_async(make_host)("pve1")
+    await connect_agent("PVE1", token)
+
+
+@pytest.mark.parametrize("case", ["unknown host", "wrong token", "revoked token"])
+async def test_join_rejections_share_code_4401(make_host, case):
+    host, token = await database_sync_to_async(make_host)("pve1")
+    name = "pve1"
+    if case == "unknown host":
+        name = "pve2"
+    elif case == "wrong token":
+        token = token[:-1] + ("A" if token[-1] != "A" else "B")
+    else:
+        await database_sync_to_async(host.revoke_token)()
+    code, _ = await send_and_close_code(frames.join(name, token))
+    assert code == 4401
+    fresh = await database_sync_to_async(get_host)()
+    assert fresh.status == Host.Status.NEVER_CONNECTED
+
+
+async def test_no_join_within_deadline_closes_4408(settings):
+    settings.PROXMON_JOIN_TIMEOUT_S = 0.2
+    agent = AgentCommunicator()
+    await agent.connect()
+    assert await agent.closed_with(timeout=3) == 4408
+
+
+async def test_unsupported_protocol_closes_4426_naming_supported_versions(make_host):
+    _, token = await database_sync_to_async(make_host)("pve1")
+    code, reason = await send_and_close_code(frames.join("pve1", token, protocol=2))
+    assert code == 4426
+    assert "1" in reason
+
+
+async def test_failed_joins_from_one_address_are_rate_limited_4429(make_host):
+    _, token = await database_sync_to_async(make_host)("pve1")
+    for _ in range(5):
+        code, _ = await send_and_close_code(
+            frames.join("pve1", "wrong"), client=("198.51.100.7", 1)
+        )
+        assert code == 4401
+    # the right token does not help once the address is over its budget
+    code, _ = await send_and_close_code(frames.join("pve1", token), client=("198.51.100.7", 1))
+    assert code == 4429
+    # another address is not affected
+    code, _ = await send_and_close_code(frames.join("pve1", "wrong"), client=("198.51.100.8", 1))
+    assert code == 4401
+
+
+async def test_successful_joins_from_one_address_are_not_limited(make_host, connect_agent):
+    """Many hosts behind one NAT address all reconnect after a server restart."""
+    tokens = [await database_sync_to_async(make_host)(f"pve{i}") for i in range(8)]
+    for i, (_, token) in enumerate(tokens):
+        agent = await connect_agent(f"pve{i}", token, client=("203.0.113.1", 1000 + i))
+        await agent.disconnect()
+
+
+async def test_forwarded_address_is_used_only_behind_a_trusted_proxy(make_host, settings):
+    settings.PROXMON_TRUSTED_PROXIES = ["127.0.0.1"]
+    for _ in range(5):
+        agent = AgentCommunicator(
+            client=("127.0.0.1", 1), headers=[(b"x-forwarded-for", b"198.51.100.50")]
+        )
+        await agent.connect()
+        await agent.send_json_to(frames.join("pve1", "wrong"))
+        assert await agent.closed_with() == 4401
+    # the same forwarded client through the proxy is now limited ...
+    agent = AgentCommunicator(
+        client=("127.0.0.1", 1), headers=[(b"x-forwarded-for", b"198.51.100.50")]
+    )
+    await agent.connect()
+    await agent.send_json_to(frames.join("pve1", "wrong"))
+    assert await agent.closed_with() == 4429
+    # ... but an untrusted peer cannot pick its address with the header
+    agent = AgentCommunicator(
+        client=("192.0.2.99", 1), headers=[(b"x-forwarded-for", b"198.51.100.50")]
+    )
+    await agent.connect()
+    await agent.send_json_to(frames.join("pve1", "wrong"))
+    assert await agent.closed_with() == 4401
+
+
+async def test_second_connection_replaces_first_with_4409(make_host, connect_agent):
+    host, token, first = await joined_pair(make_host, connect_agent)
+    second = await connect_agent("pve1", token)
+    assert await first.closed_with() == 4409
+    await first.disconnect()
+    await asyncio.sleep(0.1)
+    fresh = await database_sync_to_async(get_host)()
+    assert fresh.status == Host.Status.ONLINE, "the old socket's close must not take it offline"
+    await second.send_json_to(frames.sample("fast", 1))
+    assert await second.receive_json_from() == {"type": "ack", "seq": 1}
+
+
+async def test_disconnect_marks_host_offline_at_once(make_host, connect_agent):
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    await agent.disconnect()
+    fresh = await database_sync_to_async(get_host)()
+    assert fresh.status == Host.Status.OFFLINE
+    assert fresh.connection_id is None
+
+
+async def test_revoked_token_closes_live_agent_with_4401(make_host, connect_agent):
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    new_token = await database_sync_to_async(host.revoke_token)()
+    assert await agent.closed_with() == 4401
+    await agent.disconnect()
+    code, _ = await send_and_close_code(frames.join("pve1", token))
+    assert code == 4401
+    await connect_agent("pve1", new_token)
+
+
+async def test_revocation_from_another_process_is_noticed_by_the_connection_check(
+    make_host, connect_agent, settings
+):
+    """A shell's revoke_token cannot reach an in-memory channel layer; the DB check can."""
+    settings.PROXMON_CONNECTION_CHECK_S = 0.2
+    host, token, agent = await joined_pair(make_host, connect_agent)
+
+    def revoke_behind_its_back():
+        Host.objects.filter(pk=host.pk).update(token_hash="$2b$04$" + "x" * 53)
+
+    await database_sync_to_async(revoke_behind_its_back)()
+    assert await agent.closed_with(timeout=3) == 4401
+
+
+async def test_deleting_a_host_closes_its_agent(make_host, connect_agent):
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    await database_sync_to_async(host.delete)()
+    assert await agent.closed_with() == 4401
+
+
+# --- samples --------------------------------------------------------------------------------
+
+
+def stored_samples(name="pve1"):
+    return list(Sample.objects.filter(host__name=name).order_by("collected_at"))
+
+
+async def test_sample_is_acked_after_it_is_committed(make_host, connect_agent):
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    frame = frames.sample("fast", seq=42)
+    await agent.send_json_to(frame)
+    assert await agent.receive_json_from() == {"type": "ack", "seq": 42}
+    # read from another connection right after the ack: it is there
+    samples = await database_sync_to_async(stored_samples)()
+    assert len(samples) == 1
+    assert samples[0].tier == "fast"
+    assert samples[0].payload == {"data": frame["data"], "errors": {}}
+
+
+async def test_duplicate_sample_is_acked_again_and_stored_once(make_host, connect_agent):
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    await agent.send_json_to(frames.sample("fast", seq=1))
+    assert await agent.receive_json_from() == {"type": "ack", "seq": 1}
+    await agent.send_json_to(frames.sample("fast", seq=2))  # same collected_at: a resend
+    assert await agent.receive_json_from() == {"type": "ack", "seq": 2}
+    assert len(await database_sync_to_async(stored_samples)()) == 1
+
+
+async def test_partial_sample_with_errors_is_stored(make_host, connect_agent):
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    data = frames.sample("fast")["data"]
+    del data["zfs_pools"]
+    frame = frames.sample("fast", data=data, errors={"zfs_pools": "zpool status: timed out"})
+    await agent.send_json_to(frame)
+    assert (await agent.receive_json_from())["type"] == "ack"
+    latest = await database_sync_to_async(
+        lambda: LatestSample.objects.get(host__name="pve1", tier="fast")
+    )()
+    assert latest.errors == {"zfs_pools": "zpool status: timed out"}
+    assert "zfs_pools" not in latest.data
+
+
+async def test_unknown_keys_and_sources_are_accepted(make_host, connect_agent):
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    frame = frames.sample("fast")
+    frame["data"]["host"]["future_key"] = {"anything": [1, 2]}
+    frame["data"]["smart"] = {"disks": []}
+    frame["hint"] = "new optional key"
+    await agent.send_json_to(frame)
+    assert (await agent.receive_json_from())["type"] == "ack"
+
+
+def _without(path):
+    def mutate(frame):
+        *parents, last = path
+        target = frame
+        for key in parents:
+            target = target[key]
+        del target[last]
+
+    return mutate
+
+
+def _set(path, value):
+    def mutate(frame):
+        *parents, last = path
+        target = frame
+        for key in parents:
+            target = target[key]
+        target[last] = value
+
+    return mutate
+
+
+# 1e400 is valid JSON that overflows to infinity when parsed.
+OVERFLOW = "__overflow__"
+
+NACKS = [
+    ("fast", _set(["tier"], "hourly"), "tier: expected one of 'fast', 'medium', 'slow'"),
+    ("fast", _set(["tier"], ["fast"]), "tier: expected one of"),
+    ("fast", _set(["collected_at"], "2026-04-21 12:00:00"), "collected_at: expected an RFC 3339"),
+    ("fast", _set(["collected_at"], "2026-13-45T99:00:00Z"), "collected_at: expected an RFC 3339"),
+    ("fast", _without(["collected_at"]), "collected_at: expected an RFC 3339"),
+    ("fast", _set(["data"], []), "data: expected an object"),
+    ("fast", _set(["errors"], "boom"), "errors: expected an object"),
+    ("fast", _set(["errors"], {"host": 5}), "errors.host: expected a string"),
+    (
+        "fast",
+        _set(["data", "host", "mem", "total"], "64G"),
+        "data.host.mem.total: expected an integer",
+    ),
+    (
+        "fast",
+        _set(["data", "host", "mem", "total"], 1.5),
+        "data.host.mem.total: expected an integer",
+    ),
+    (
+        "fast",
+        _set(["data", "host", "mem", "total"], True),
+        "data.host.mem.total: expected an integer",
+    ),
+    (
+        "fast",
+        _set(["data", "host", "mem", "total"], 2**64),
+        "data.host.mem.total: expected an integer from 0 to 2^63-1",
+    ),
+    (
+        "fast",
+        _set(["data", "host", "mem", "used"], -1),
+        "data.host.mem.used: expected an integer from 0",
+    ),
+    ("fast", _without(["data", "host", "mem", "available"]), "data.host.mem.available: missing"),
+    ("fast", _set(["data", "host", "load"], [1, 2]), "data.host.load: expected a list of 3"),
+    ("fast", _set(["data", "host", "load"], [1, 2, "x"]), "data.host.load[2]: expected a number"),
+    (
+        "fast",
+        _set(["data", "host", "cpu_percent"], -3),
+        "data.host.cpu_percent: expected a percentage",
+    ),
+    ("fast", _set(["data", "host", "hostname"], None), "data.host.hostname: expected a string"),
+    (
+        "fast",
+        _set(["data", "host", "uptime_s"], OVERFLOW),
+        "data.host.uptime_s: expected a finite number",
+    ),
+    ("fast", _set(["data", "host", "rootfs"], 5), "data.host.rootfs: expected an object"),
+    ("fast", _set(["data", "storage"], {}), "data.storage: expected a list"),
+    (
+        "fast",
+        _set(["data", "storage", 0, "enabled"], 1),
+        "data.storage[0].enabled: expected true or false",
+    ),
+    (
+        "fast",
+        _set(["data", "storage", 0, "content"], "images"),
+        "data.storage[0].content: expected a list",
+    ),
+    (
+        "fast",
+        _set(["data", "zfs_pools", "pools", 0, "health"], 0),
+        "data.zfs_pools.pools[0].health: expected a string",
+    ),
+    ("fast", _without(["data", "zfs_pools", "pools"]), "data.zfs_pools.pools: missing"),
+    (
+        "fast",
+        _set(["data", "zfs_pools", "pools", 0, "errors", "checksum"], "6"),
+        "data.zfs_pools.pools[0].errors.checksum: expected an integer",
+    ),
+    (
+        "fast",
+        _set(["data", "zfs_pools", "pools", 0, "scan", "function"], "SCRUB"),
+        "data.zfs_pools.pools[0].scan.function: expected one of",
+    ),
+    (
+        "fast",
+        _set(["data", "zfs_pools", "pools", 0, "scan", "state"], "done"),
+        "data.zfs_pools.pools[0].scan.state: expected one of",
+    ),
+    (
+        "fast",
+        _set(["data", "zfs_pools", "pools", 0, "last_scrub_end"], 1712880011),
+        "data.zfs_pools.pools[0].last_scrub_end: expected an RFC 3339",
+    ),
+    (
+        "fast",
+        _set(["data", "zfs_pools", "raw"], {"x": OVERFLOW}),
+        "data.zfs_pools.raw.x: expected a finite number",
+    ),
+    (
+        "fast",
+        _set(["data", "guests", 0, "vmid"], "100"),
+        "data.guests[0].vmid: expected an integer",
+    ),
+    (
+        "fast",
+        _set(["data", "guests", 1, "type"], "vm"),
+        "data.guests[1].type: expected one of 'qemu', 'lxc'",
+    ),
+    (
+        "medium",
+        _set(["data", "datasets", "datasets", 0, "type"], "snapshot"),
+        "data.datasets.datasets[0].type: expected one of",
+    ),
+    (
+        "medium",
+        _set(["data", "datasets", "datasets", 0, "snapshot_count"], None),
+        "data.datasets.datasets[0].snapshot_count: expected an integer",
+    ),
+    (
+        "medium",
+        _set(["data", "guest_configs", 0, "ips"], "10.0.4.17"),
+        "data.guest_configs[0].ips: expected a list",
+    ),
+    (
+        "medium",
+        _set(["data", "guest_configs", 0, "disks", 0, "size"], "32G"),
+        "data.guest_configs[0].disks[0].size: expected an integer",
+    ),
+    (
+        "medium",
+        _set(["data", "guest_configs", 0, "onboot"], "yes"),
+        "data.guest_configs[0].onboot: expected true or false",
+    ),
+    (
+        "slow",
+        _set(["data", "system", "pending_updates"], "12"),
+        "data.system.pending_updates: expected an integer",
+    ),
+    (
+        "slow",
+        _set(["data", "system", "pve_version"], 8),
+        "data.system.pve_version: expected a string",
+    ),
+]
+
+
+@pytest.mark.parametrize(("tier", "mutate", "error"), NACKS, ids=[n[2][:60] for n in NACKS])
+async def test_invalid_sample_is_nacked_with_its_path_and_not_stored(
+    make_host, connect_agent, tier, mutate, error
+):
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    frame = frames.sample(tier, seq=7)
+    mutate(frame)
+    await agent.send_to(text_data=json.dumps(frame).replace(f'"{OVERFLOW}"', "1e400"))
+    reply = await agent.receive_json_from()
+    assert reply["type"] == "nack" and reply["seq"] == 7
+    assert reply["error"].startswith(error), reply["error"]
+    assert await database_sync_to_async(stored_samples)() == []
+    # the connection stays open and serves the next sample
+    await agent.send_json_to(frames.sample("slow", seq=8))
+    assert await agent.receive_json_from() == {"type": "ack", "seq": 8}
+
+
+async def test_deeply_nested_raw_is_nacked(make_host, connect_agent):
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    nested: dict = {}
+    cursor = nested
+    for _ in range(100):
+        cursor["x"] = {}
+        cursor = cursor["x"]
+    frame = frames.sample("fast", seq=3)
+    frame["data"]["zfs_pools"]["raw"] = nested
+    await agent.send_json_to(frame)
+    reply = await agent.receive_json_from()
+    assert reply["type"] == "nack"
+    assert "nested deeper than 64 levels" in reply["error"]
+
+
+async def test_ten_nacks_in_a_row_close_with_4400(make_host, connect_agent):
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    for seq in range(9):
+        await agent.send_json_to({**frames.sample("fast", seq=seq), "tier": "x"})
+        assert (await agent.receive_json_from())["type"] == "nack"
+    await agent.send_json_to(frames.sample("fast", seq=100))  # a good one resets the count
+    assert (await agent.receive_json_from())["type"] == "ack"
+    for seq in range(10):
+        await agent.send_json_to({**frames.sample("fast", seq=seq), "tier": "x"})
+    assert await agent.closed_with() == 4400
+
+
+# --- garbage --------------------------------------------------------------------------------
+
+
+GARBAGE = [
+    pytest.param(b"\x00\x01binary", id="binary frame"),
+    pytest.param("not json", id="not JSON"),
+    pytest.param('{"type": "join", "protocol": 1,', id="truncated JSON"),
+    pytest.param("[1, 2, 3]", id="JSON array"),
+    pytest.param('"join"', id="JSON string"),
+    pytest.param("{}", id="object without type"),
+    pytest.param('{"type": 5}', id="non-string type"),
+    pytest.param('{"type": "hello"}', id="unknown type before join"),
+    pytest.param('{"type": "join", "protocol": NaN}', id="NaN"),
+    pytest.param("[" * 100000 + "]" * 100000, id="deeply nested JSON"),
+    pytest.param('{"type": "join", "protocol": 1' + "9" * 5000 + "}", id="huge number"),
+    pytest.param(frames.sample("fast"), id="sample before join"),
+    pytest.param(
+        {"type": "join", "protocol": "1", "host": "pve1", "token": "x"}, id="protocol as string"
+    ),
+    pytest.param({"type": "join", "protocol": 1, "host": 5, "token": "x"}, id="host not a string"),
+    pytest.param({"type": "join", "protocol": 1, "host": "pve1"}, id="join without token"),
+]
+
+
+@pytest.mark.parametrize("frame", GARBAGE)
+async def test_garbage_before_join_closes_4400_and_server_keeps_serving(
+    make_host, connect_agent, frame
+):
+    _, token = await database_sync_to_async(make_host)("pve1")
+    code, _ = await send_and_close_code(frame)
+    assert code == 4400
+    await connect_agent("pve1", token)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pytest.param(b"\xff", id="binary"),
+        pytest.param("{", id="bad JSON"),
+        pytest.param('{"type": "stats"}', id="unknown type"),
+        pytest.param(json.dumps(frames.join("pve1", "x")), id="second join"),
+        pytest.param(json.dumps({**frames.sample(), "seq": "1"}), id="seq as string"),
+        pytest.param(json.dumps({**frames.sample(), "seq": -1}), id="negative seq"),
+        pytest.param(json.dumps({**frames.sample(), "seq": 2**70}), id="huge seq"),
+    ],
+)
+async def test_garbage_after_join_closes_4400(make_host, connect_agent, frame):
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    if isinstance(frame, bytes):
+        await agent.send_to(bytes_data=frame)
+    else:
+        await agent.send_to(text_data=frame)
+    assert await agent.closed_with() == 4400
+
+
+async def test_frame_over_the_limit_closes_1009(make_host, connect_agent, settings):
+    settings.PROXMON_MAX_FRAME_BYTES = 2048
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    frame = frames.sample("fast")
+    frame["data"]["zfs_pools"]["raw"] = {"padding": "x" * 4096}
+    await agent.send_json_to(frame)
+    assert await agent.closed_with() == 1009
+
+
+async def test_big_frame_is_validated_off_the_event_loop_and_stored(make_host, connect_agent):
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    frame = frames.sample("fast", seq=5)
+    frame["data"]["zfs_pools"]["raw"] = {"status": {"vdevs": [{"guid": 2**64 - 1}] * 5000}}
+    await agent.send_json_to(frame)
+    assert await agent.receive_json_from(timeout=10) == {"type": "ack", "seq": 5}
+    sample = (await database_sync_to_async(stored_samples)())[0]
+    assert sample.payload["data"]["zfs_pools"]["raw"]["status"]["vdevs"][0]["guid"] == 2**64 - 1
+
+
+# --- what ingest derives --------------------------------------------------------------------
+
+
+async def test_system_sample_updates_host_versions(make_host, connect_agent):
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    await agent.send_json_to(frames.sample("slow"))
+    assert (await agent.receive_json_from())["type"] == "ack"
+    fresh = await database_sync_to_async(get_host)()
+    assert (fresh.pve_version, fresh.zfs_version, fresh.kernel) == (
+        "8.4.14",
+        "2.2.8-pve1",
+        "6.8.12-15-pve",
+    )
+
+
+def guest_index():
+    return {g.vmid: g for g in Guest.objects.filter(host__name="pve1").order_by("vmid")}
+
+
+async def test_guest_index_follows_runtime_and_config_samples(make_host, connect_agent):
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    t0 = frames.BASE_TIME
+    await agent.send_json_to(frames.sample("fast", 1, t0))
+    await agent.send_json_to(frames.sample("medium", 2, t0))
+    for _ in range(2):
+        assert (await agent.receive_json_from())["type"] == "ack"
+    guests = await database_sync_to_async(guest_index)()
+    assert set(guests) == {100, 101}
+    assert guests[100].name == "nginx-proxy" and guests[100].status == "running"
+    assert guests[100].ips == ["10.0.4.17"]
+    assert guests[100].macs == ["bc:24:11:aa:bb:cc"]
+    assert guests[100].tags == ["web", "prod"]
+    assert guests[101].type == "lxc" and guests[101].status == "stopped"
+
+    # guest 101 is destroyed: the next fast sample no longer lists it
+    later = frames.sample("fast", 3, t0 + timedelta(seconds=30))
+    later["data"]["guests"] = later["data"]["guests"][:1]
+    await agent.send_json_to(later)
+    assert (await agent.receive_json_from())["type"] == "ack"
+    assert set(await database_sync_to_async(guest_index)()) == {100}
+
+    # an older sample resent after a reconnect does not bring it back
+    await agent.send_json_to(frames.sample("fast", 4, t0 - timedelta(seconds=30)))
+    assert (await agent.receive_json_from())["type"] == "ack"
+    assert set(await database_sync_to_async(guest_index)()) == {100}
+
+
+async def test_failed_guest_source_keeps_the_index(make_host, connect_agent):
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    await agent.send_json_to(frames.sample("fast", 1))
+    later = frames.sample("fast", 2, frames.BASE_TIME + timedelta(seconds=30))
+    del later["data"]["guests"]
+    later["errors"] = {"guests": "pvesh: timed out after 20 s"}
+    await agent.send_json_to(later)
+    for _ in range(2):
+        assert (await agent.receive_json_from())["type"] == "ack"
+    assert set(await database_sync_to_async(guest_index)()) == {100, 101}
+
+
+async def test_latest_sample_is_the_newest_not_the_last_received(make_host, connect_agent):
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    t0 = frames.BASE_TIME
+    await agent.send_json_to(frames.sample("fast", 1, t0 + timedelta(seconds=60)))
+    await agent.send_json_to(frames.sample("fast", 2, t0))
+    for _ in range(2):
+        assert (await agent.receive_json_from())["type"] == "ack"
+    latest = await database_sync_to_async(
+        lambda: LatestSample.objects.get(host__name="pve1", tier="fast")
+    )()
+    assert latest.collected_at == t0 + timedelta(seconds=60)
+
+
+async def test_clock_skew_is_recorded_from_steady_delays_not_from_a_backlog(
+    make_host, connect_agent
+):
+    from django.utils import timezone
+
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    now = timezone.now()
+    # a backlog: collected an hour ago, every 30 s, arriving all at once
+    for i in range(3):
+        await agent.send_json_to(frames.sample("fast", i, now - timedelta(seconds=3600 - 30 * i)))
+        assert (await agent.receive_json_from())["type"] == "ack"
+    assert (await database_sync_to_async(get_host)()).clock_skew_s is None
+    # live samples, each sent as it is collected, from an agent whose clock runs 120 s behind
+    for i in range(3, 5):
+        behind = timezone.now() - timedelta(seconds=120)
+        await agent.send_json_to(frames.sample("fast", i, behind.strftime("%Y-%m-%dT%H:%M:%S.%fZ")))
+        assert (await agent.receive_json_from())["type"] == "ack"
+    skew = (await database_sync_to_async(get_host)()).clock_skew_s
+    assert skew is not None and abs(skew - 120) < 5
