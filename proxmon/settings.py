@@ -129,6 +129,9 @@ if HTTPS:
     SECURE_HSTS_SECONDS = env.integer("PROXMON_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("PROXMON_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env.boolean("PROXMON_HSTS_PRELOAD", False)
+# Submitting a domain to the browsers' HSTS preload list is the operator's decision for the
+# whole domain, not this app's: don't warn about it.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.string("TIME_ZONE", "UTC")
