@@ -25,10 +25,9 @@ from __future__ import annotations
 from typing import Any
 
 from agent.collectors.zfs_text import (
-    JSON_MEMO_KEY,
-    json_unsupported,
     load_json,
     rfc3339,
+    run_json,
     to_epoch,
     to_int,
     to_str,
@@ -120,18 +119,11 @@ def parse_text(text: str) -> dict[str, Any]:
 
 
 def collect(machine: Machine, *, timeout: float = TIMEOUT_S) -> dict[str, Any]:
-    if machine.memo.get(JSON_MEMO_KEY) is not False:
-        try:
-            text = machine.run(LIST_JSON_ARGV, timeout=timeout)
-        except SourceError as exc:
-            if not json_unsupported(exc):
-                raise
-            machine.memo[JSON_MEMO_KEY] = False
-        else:
-            machine.memo[JSON_MEMO_KEY] = True
-            if not text.strip():  # no dataset: zfs says so on stderr and prints nothing
-                return {"datasets": [], "raw": {}}
-            return parse_json(text)
+    text = run_json(machine, LIST_JSON_ARGV, timeout)
+    if text is not None:
+        if not text.strip():  # no dataset: zfs says so on stderr and prints nothing
+            return {"datasets": [], "raw": {}}
+        return parse_json(text)
     text = machine.run(LIST_TEXT_ARGV, timeout=timeout)
     if not text.strip():
         return {"datasets": [], "raw": {"list_text": ""}}

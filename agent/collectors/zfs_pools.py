@@ -35,14 +35,13 @@ from __future__ import annotations
 from typing import Any
 
 from agent.collectors.zfs_text import (
-    JSON_MEMO_KEY,
     VdevTally,
-    json_unsupported,
     load_json,
     no_scan,
     parse_list_text,
     parse_status_text,
     rfc3339,
+    run_json,
     to_epoch,
     to_int,
     to_percent,
@@ -108,19 +107,12 @@ def parse_list_json(text: str) -> dict[str, dict[str, Any]]:
 
 
 def collect(machine: Machine, *, timeout: float = TIMEOUT_S) -> dict[str, Any]:
-    if machine.memo.get(JSON_MEMO_KEY) is not False:
-        try:
-            status_text = machine.run(STATUS_JSON_ARGV, timeout=timeout)
-        except SourceError as exc:
-            if not json_unsupported(exc):
-                raise
-            machine.memo[JSON_MEMO_KEY] = False
-        else:
-            machine.memo[JSON_MEMO_KEY] = True
-            list_text = machine.run(LIST_JSON_ARGV, timeout=timeout)
-            if _no_pools(status_text, list_text):
-                return {"pools": [], "raw": {"status": None, "list": None}}
-            return parse_json(status_text, list_text)
+    status_text = run_json(machine, STATUS_JSON_ARGV, timeout)
+    if status_text is not None:
+        list_text = machine.run(LIST_JSON_ARGV, timeout=timeout)
+        if _no_pools(status_text, list_text):
+            return {"pools": [], "raw": {"status": None, "list": None}}
+        return parse_json(status_text, list_text)
     status_text = machine.run(STATUS_TEXT_ARGV, timeout=timeout)
     list_text = machine.run(LIST_TEXT_ARGV, timeout=timeout)
     if _no_pools(status_text, list_text):

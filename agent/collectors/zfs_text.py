@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from agent.machine import SourceError
+from agent.machine import Machine, SourceError
 
 # Machine.memo key shared by zpool and zfs (one package): False once they rejected `-j`.
 JSON_MEMO_KEY = "zfs.json_output"
@@ -41,6 +41,25 @@ _MONTHS = {
 def json_unsupported(exc: SourceError) -> bool:
     """True when zpool/zfs failed because it does not know `-j` (OpenZFS < 2.3)."""
     return bool(_UNSUPPORTED.search(str(exc)))
+
+
+def run_json(machine: Machine, argv: list[str], timeout: float) -> str | None:
+    """Run a `-j` command; None when this OpenZFS has no JSON output (< 2.3).
+
+    The answer is remembered in machine.memo for zpool and zfs alike (one package), so a host
+    without `-j` pays for the rejected call once, not every cycle.
+    """
+    if machine.memo.get(JSON_MEMO_KEY) is False:
+        return None
+    try:
+        text = machine.run(argv, timeout=timeout)
+    except SourceError as exc:
+        if not json_unsupported(exc):
+            raise
+        machine.memo[JSON_MEMO_KEY] = False
+        return None
+    machine.memo[JSON_MEMO_KEY] = True
+    return text
 
 
 def load_json(text: str, command: str) -> Any:
