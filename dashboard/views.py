@@ -1,10 +1,42 @@
+"""The pages: overview, host detail, guest search, login. One view per page serves both the
+full page and the htmx fragment it refreshes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from hosts.models import Host
+from dashboard import fleet, search, vdevs
+from hosts.models import NAME_PATTERN, Host
+from metrics.limits import client_address, login_limiter
+from metrics.models import Guest, LatestSample, MetricPoint
+from metrics.status import Thresholds, evaluate
+
+SORTS = {"status", "name"}
+GUEST_COLUMNS = [
+    ("name", "name"),
+    ("vmid", "VMID"),
+    ("type", "type"),
+    ("status", "status"),
+    ("cpu", "CPU"),
+    ("mem", "RAM"),
+]
+GUEST_SORTS = {
+    "name": ("name", "vmid"),
+    "vmid": ("vmid",),
+    "status": ("status", "name"),
+    "type": ("type", "vmid"),
+    "cpu": ("-cpu_percent", "name"),
+    "mem": ("-mem", "name"),
+}
 
 
 @require_GET
@@ -18,5 +50,184 @@ def healthz(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
-    hosts = Host.objects.order_by("name")
-    return render(request, "dashboard/overview.html", {"hosts": hosts})
+    status = request.GET.get("status", "")
+    status = status if status in fleet.LEVELS else ""
+    text = " ".join(request.GET.get("q", "").split())[:100]
+    sort = request.GET.get("sort", "status")
+    sort = sort if sort in SORTS else "status"
+    every = fleet.cards(timezone.now())
+    tally = fleet.counts(every)
+    context = {
+        "cards": fleet.select(every, status, text, sort),
+        "tally": tally,
+        "fleet_line": fleet.fleet_line(tally),
+        "status": status,
+        "q": text,
+        "sort": sort,
+        "levels": fleet.LEVELS,
+    }
+    if request.htmx and request.htmx.target == "fleet":
+        return render(request, "dashboard/_fleet.html", context)
+    return render(request, "dashboard/overview.html", context)
+
+
+def _host_or_404(name: str) -> Host:
+    if not NAME_PATTERN.match(name):
+        raise Http404("No such host")
+    return get_object_or_404(Host.objects.select_related("summary"), name=name.lower())
+
+
+@require_GET
+@login_required
+def host_detail(request: HttpRequest, name: str) -> HttpResponse:
+    host = _host_or_404(name)
+    summary = getattr(host, "summary", None)
+    facts = summary.facts if summary is not None else {}
+    now = timezone.now()
+    verdict = evaluate(
+        host.status, host.last_seen_at, host.clock_skew_s, facts, now, Thresholds.from_settings()
+    )
+    latest = {row.tier: row for row in LatestSample.objects.filter(host=host)}
+    fast = latest["fast"].data if "fast" in latest else {}
+    medium = latest["medium"].data if "medium" in latest else {}
+    sort = request.GET.get("sort", "name")
+    sort = sort if sort in GUEST_SORTS else "name"
+    compact_pools = {p["name"]: p for p in (facts.get("fast") or {}).get("pools", [])}
+    raw_status = ((fast.get("zfs_pools") or {}).get("raw") or {}).get("status")
+    pools = [
+        {
+            **pool,
+            "last_scrub_known": compact_pools.get(pool["name"], {}).get("last_scrub_known", True),
+            "last_scrub_end": compact_pools.get(pool["name"], {}).get(
+                "last_scrub_end", pool.get("last_scrub_end")
+            ),
+            "tree": vdevs.tree(raw_status, pool["name"]),
+        }
+        for pool in (fast.get("zfs_pools") or {}).get("pools", [])
+    ]
+    thresholds = Thresholds.from_settings()
+    datasets = [
+        {**d, "stale": _snapshot_stale(d, now, thresholds)}
+        for d in (medium.get("datasets") or {}).get("datasets", [])
+    ]
+    context = {
+        "host": host,
+        "verdict": verdict,
+        "facts": facts,
+        "metrics": fast.get("host"),
+        "pools": pools,
+        "datasets": datasets,
+        "storage": fast.get("storage") or [],
+        "errors": {tier: row.errors for tier, row in latest.items() if row.errors},
+        "latest": latest,
+        "guests": Guest.objects.filter(host=host).order_by(*GUEST_SORTS[sort]),
+        "sort": sort,
+        "skew_bad": host.clock_skew_s is not None
+        and abs(host.clock_skew_s) > thresholds.clock_skew_s,
+        "retention_hours": settings.PROXMON_RETENTION_HOURS,
+        "ranges": [h for h in (6, 24, 48) if h <= settings.PROXMON_RETENTION_HOURS]
+        or [settings.PROXMON_RETENTION_HOURS],
+        "guest_columns": GUEST_COLUMNS,
+    }
+    if request.htmx and request.htmx.target == "host-live":
+        return render(request, "dashboard/_host_live.html", context)
+    return render(request, "dashboard/host.html", context)
+
+
+def _snapshot_stale(dataset: dict, now, t: Thresholds) -> str:
+    from dashboard.templatetags.proxmon import to_datetime
+
+    if not dataset.get("snapshot_count"):
+        return ""
+    newest = to_datetime(dataset.get("newest_snapshot"))
+    oldest = to_datetime(dataset.get("oldest_snapshot"))
+    if newest and now - newest > timedelta(days=t.snapshot_newest_max_age_days):
+        return "newest snapshot too old"
+    if oldest and now - oldest > timedelta(days=t.snapshot_oldest_max_age_days):
+        return "oldest snapshot too old"
+    return ""
+
+
+@require_GET
+@login_required
+def host_metrics(request: HttpRequest, name: str) -> JsonResponse:
+    """Chart series since `hours` ago (default 24, at most the retention window)."""
+    host = _host_or_404(name)
+    try:
+        hours = float(request.GET.get("hours", "24"))
+    except ValueError:
+        hours = 24.0
+    if not 0 < hours < 1e6:
+        hours = 24.0
+    hours = min(hours, settings.PROXMON_RETENTION_HOURS)
+    since = timezone.now() - timedelta(hours=hours)
+    rows = (
+        MetricPoint.objects.filter(host=host, collected_at__gte=since)
+        .order_by("collected_at")
+        .values_list(
+            "collected_at", "cpu_percent", "mem_used", "mem_total", "load1", "load5", "load15"
+        )
+    )
+    series: dict[str, list] = {
+        k: [] for k in ("t", "cpu", "mem", "mem_total", "load1", "load5", "load15")
+    }
+    for when, cpu, used, total, l1, l5, l15 in rows:
+        series["t"].append(int(when.timestamp()))
+        series["cpu"].append(cpu)
+        series["mem"].append(used)
+        series["mem_total"].append(total)
+        series["load1"].append(l1)
+        series["load5"].append(l5)
+        series["load15"].append(l15)
+    return JsonResponse({"hours": hours, **series})
+
+
+@require_GET
+@login_required
+def vms(request: HttpRequest) -> HttpResponse:
+    query = search.normalise(request.GET.get("q", ""))
+    context: dict = {"q": query, "mode": "", "results": [], "total": 0}
+    if query:
+        mode, found = search.guests(query)
+        results = list(found[: search.MAX_RESULTS + 1])
+        context.update(
+            mode=mode,
+            results=results[: search.MAX_RESULTS],
+            more=len(results) > search.MAX_RESULTS,
+            limit=search.MAX_RESULTS,
+        )
+    if request.htmx and request.htmx.target == "results":
+        return render(request, "dashboard/_results.html", context)
+    return render(request, "dashboard/vms.html", context)
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login, with failed attempts limited per client address."""
+
+    template_name = "dashboard/login.html"
+    redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        address = client_address(getattr(request, "scope", None) or _scope_of(request))
+        if login_limiter.blocked(address):
+            response = render(
+                request,
+                self.template_name,
+                {"form": self.get_form(), "blocked": True},
+                status=429,
+            )
+            response["Retry-After"] = "60"
+            return response
+        response = super().post(request, *args, **kwargs)
+        if response.status_code != 302:  # the form came back: wrong name or password
+            login_limiter.failed(address)
+        return response
+
+
+def _scope_of(request: HttpRequest) -> dict:
+    """An ASGI-like scope for WSGI requests (the test client), for client_address()."""
+    headers = []
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if forwarded:
+        headers.append((b"x-forwarded-for", forwarded.encode("latin-1")))
+    return {"client": (request.META.get("REMOTE_ADDR", ""), 0), "headers": headers}

@@ -18,7 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from hosts.models import Host
-from metrics import liveness
+from metrics import events, liveness
 from metrics.ingest import TokenRevoked, ingest
 from metrics.limits import client_address, join_limiter
 from metrics.schema import INT64_MAX, parse_time, validate_sample
@@ -125,7 +125,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
             task.cancel()
         if self.host_id is not None:
             await self.channel_layer.group_discard(group_name(self.host_id), self.channel_name)
-            await database_sync_to_async(_go_offline)(self.host_id, self.connection_id)
+            if await database_sync_to_async(_go_offline)(self.host_id, self.connection_id):
+                await events.host_changed(self.host_name)
             log.info("agent %s disconnected (code %s)", self.host_name, code)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
@@ -210,6 +211,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         await self._send(
             {"type": "joined", "protocol": protocol, "host": host.name, "server_time": rfc3339(now)}
         )
+        await events.host_changed(host.name)
         log.info("agent %s joined from %s (agent %s)", host.name, self.address, version or "?")
 
     async def _join_deadline(self) -> None:
@@ -234,7 +236,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         delay = (received - parse_time(frame["collected_at"], "collected_at")).total_seconds()
         skew = self.skew.observe(frame["tier"], delay)
         try:
-            await database_sync_to_async(ingest)(
+            stored = await database_sync_to_async(ingest)(
                 self.host_id, self.token_hash, frame, received, skew
             )
         except TokenRevoked:
@@ -247,6 +249,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
             return
         self.nacks = 0
         await self._send({"type": "ack", "seq": seq})
+        if stored.latest:
+            await events.host_changed(self.host_name)
 
     # --- being told to go ------------------------------------------------------------------
 
@@ -296,10 +300,12 @@ def _go_online(
     return Host.objects.filter(pk=host_id, token_hash=token_hash).update(**updates) == 1
 
 
-def _go_offline(host_id: int, connection_id: uuid.UUID) -> None:
+def _go_offline(host_id: int, connection_id: uuid.UUID) -> bool:
     # Only if this is still the connection on record: a newer one may have replaced it.
-    Host.objects.filter(pk=host_id, connection_id=connection_id).update(
-        status=Host.Status.OFFLINE, connection_id=None, server_id=None
+    return bool(
+        Host.objects.filter(pk=host_id, connection_id=connection_id).update(
+            status=Host.Status.OFFLINE, connection_id=None, server_id=None
+        )
     )
 
 

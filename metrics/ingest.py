@@ -14,7 +14,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from hosts.models import Host
-from metrics.models import Guest, LatestSample, Sample
+from metrics import summary
+from metrics.models import Guest, HostSummary, LatestSample, MetricPoint, Sample
 from metrics.schema import parse_time
 
 # A latest sample from further in the future than this (a clock that was wrong and has been
@@ -66,9 +67,12 @@ def ingest(
         else:
             created = True
 
+        if created and tier == "fast" and "host" in data:
+            _add_metric_point(host_id, collected_at, data["host"])
         latest = created and _update_latest(host, tier, collected_at, received_at, data, errors)
         if latest:
             _update_derived(host, tier, data)
+            _update_summary(host, tier, data, errors, collected_at, received_at)
         host.last_seen_at = received_at
         if clock_skew_s is not None:
             host.clock_skew_s = clock_skew_s
@@ -116,6 +120,36 @@ def _update_latest(
     return True
 
 
+def _add_metric_point(host_id: int, collected_at: datetime, metrics: dict) -> None:
+    load = metrics["load"]
+    MetricPoint.objects.create(
+        host_id=host_id,
+        collected_at=collected_at,
+        cpu_percent=metrics["cpu_percent"],
+        mem_used=metrics["mem"]["used"],
+        mem_total=metrics["mem"]["total"],
+        load1=load[0],
+        load5=load[1],
+        load15=load[2],
+    )
+
+
+def _update_summary(
+    host: Host,
+    tier: str,
+    data: dict,
+    errors: dict,
+    collected_at: datetime,
+    received_at: datetime,
+) -> None:
+    row, _ = HostSummary.objects.get_or_create(host=host)
+    row.facts[tier] = summary.compact(
+        tier, data, errors, collected_at, received_at, previous=row.facts.get(tier)
+    )
+    row.updated_at = received_at
+    row.save()
+
+
 def _update_derived(host: Host, tier: str, data: dict) -> None:
     if "system" in data:
         system = data["system"]
@@ -150,11 +184,13 @@ def _index_guest_runtime(host: Host, guests: list[dict]) -> None:
         guest.mem = item["mem"]
         guest.maxmem = item["maxmem"]
         guest.updated_at = now
+        guest.search_text = guest.index_text()
         (changed if guest.pk else added).append(guest)
     Guest.objects.bulk_create(added)
     Guest.objects.bulk_update(
         changed,
         [
+            "search_text",
             "type",
             "name",
             "status",
@@ -186,11 +222,13 @@ def _index_guest_configs(host: Host, configs: list[dict]) -> None:
         guest.tags = item["tags"]
         guest.os = (item["os"] or "")[:64]
         guest.updated_at = now
+        guest.search_text = guest.index_text()
         (changed if guest.pk else added).append(guest)
     Guest.objects.bulk_create(added)
     Guest.objects.bulk_update(
         changed,
         [
+            "search_text",
             "name",
             "cores",
             "memory",

@@ -50,16 +50,18 @@ def _trusted_networks() -> list:
     return _networks_cache[1]
 
 
-class JoinLimiter:
-    """Failed join attempts per address in a sliding minute; over the limit means 4429.
+class FailureLimiter:
+    """Failed attempts per client address in a sliding minute, kept in this process.
 
-    Only failures count: a site with many hosts behind one NAT address reconnects all of them
-    after a server restart, while guessing tokens from one address stays slow. Per process.
+    Only failures count: for agent joins (4429), a site with many hosts behind one NAT address
+    reconnects all of them after a server restart, while guessing tokens from one address stays
+    slow; for web logins, a right password is never refused because of someone else's typos.
     """
 
     WINDOW_S = 60.0
 
-    def __init__(self, clock=time.monotonic) -> None:
+    def __init__(self, limit, clock=time.monotonic) -> None:
+        self.limit = limit  # a callable, so tests can change the setting
         self.clock = clock
         self.failures: dict[str, deque[float]] = {}
 
@@ -75,7 +77,7 @@ class JoinLimiter:
         return times
 
     def blocked(self, address: str) -> bool:
-        return len(self._recent(address)) >= settings.PROXMON_JOIN_FAILURES_PER_MINUTE
+        return len(self._recent(address)) >= self.limit()
 
     def failed(self, address: str) -> None:
         self._recent(address)
@@ -88,4 +90,5 @@ class JoinLimiter:
         self.failures.clear()
 
 
-join_limiter = JoinLimiter()
+join_limiter = FailureLimiter(lambda: settings.PROXMON_JOIN_FAILURES_PER_MINUTE)
+login_limiter = FailureLimiter(lambda: settings.PROXMON_LOGIN_FAILURES_PER_MINUTE)

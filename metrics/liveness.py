@@ -23,7 +23,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from hosts.models import Host
-from metrics.models import Sample, ServerProcess
+from metrics.models import MetricPoint, Sample, ServerProcess
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,8 @@ def sweep() -> int:
     if dead:
         ServerProcess.objects.filter(id__in=dead).delete()
     live = list(ServerProcess.objects.values_list("id", flat=True))
+    # No dashboard event from here: this runs outside the event loop that owns the in-memory
+    # channel layer. Open dashboards pick these rare changes up on their periodic refresh.
     count = (
         Host.objects.filter(status=Host.Status.ONLINE)
         .exclude(server_id__in=live)
@@ -83,11 +85,14 @@ def release() -> int:
     return count
 
 
-def prune() -> int:
-    before = timezone.now() - timedelta(hours=settings.PROXMON_RETENTION_HOURS)
-    deleted = Sample.objects.prune(
-        before, chunk=settings.PROXMON_PRUNE_CHUNK, should_stop=_stop.is_set
-    )
+def prune(hours: int | None = None, should_stop=None) -> int:
+    """Delete samples and chart points older than the retention window; returns the samples."""
+    hours = settings.PROXMON_RETENTION_HOURS if hours is None else hours
+    should_stop = should_stop or _stop.is_set
+    before = timezone.now() - timedelta(hours=hours)
+    chunk = settings.PROXMON_PRUNE_CHUNK
+    deleted = Sample.objects.prune(before, chunk=chunk, should_stop=should_stop)
+    MetricPoint.objects.prune(before, chunk=chunk, should_stop=should_stop)
     if deleted:
         log.info("pruned %d sample(s) collected before %s", deleted, before.isoformat())
     return deleted

@@ -19,9 +19,9 @@ class Tier(models.TextChoices):
     SLOW = "slow"
 
 
-class SampleQuerySet(models.QuerySet["Sample"]):
+class PrunableQuerySet(models.QuerySet):
     def prune(self, before: datetime, chunk: int = 1000, should_stop=lambda: False) -> int:
-        """Delete samples collected before `before`, `chunk` rows per transaction.
+        """Delete rows collected before `before`, `chunk` rows per transaction.
 
         Small transactions keep SQLite's write lock short, so ingest never waits long.
         Returns how many were deleted; stops early when `should_stop()` says so.
@@ -36,7 +36,7 @@ class SampleQuerySet(models.QuerySet["Sample"]):
                 )
                 if not ids:
                     break
-                count, _ = Sample.objects.filter(id__in=ids).delete()
+                count, _ = self.model.objects.filter(id__in=ids).delete()
             deleted += count
         return deleted
 
@@ -49,7 +49,7 @@ class Sample(models.Model):
     # {"data": {...}, "errors": {...}} exactly as the agent sent them.
     payload = models.JSONField()
 
-    objects = SampleQuerySet.as_manager()
+    objects = PrunableQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -113,15 +113,26 @@ class Guest(models.Model):
     macs = models.JSONField(default=list)
     tags = models.JSONField(default=list)
     os = models.CharField(max_length=64, blank=True)
+    # " name vmid ip ... mac ... #tag ... ", lowercase and space-delimited, so the search can
+    # match an address prefix (" 10.0.4.") or a whole tag (" #web ") with one LIKE.
+    search_text = models.TextField(blank=True, default="")
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["host", "vmid"], name="guest_once_per_host_vmid"),
         ]
+        indexes = [
+            # search by VMID: Guest.objects.filter(vmid=...) across all hosts
+            models.Index(fields=["vmid"], name="guest_vmid"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name or self.vmid} on {self.host_id}"
+
+    def index_text(self) -> str:
+        parts = [self.name, str(self.vmid), *self.ips, *self.macs, *(f"#{t}" for t in self.tags)]
+        return " " + " ".join(p.lower() for p in parts if p) + " "
 
 
 class ServerProcess(models.Model):
@@ -135,3 +146,48 @@ class ServerProcess(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname}:{self.pid}"
+
+
+class HostSummary(models.Model):
+    """The compact facts of each tier's latest sample (metrics.summary), one row per host.
+
+    What the overview and the status rules read for a thousand hosts at once; the full
+    latest sample (raw command output included) stays in LatestSample for the detail page.
+    """
+
+    host = models.OneToOneField(
+        Host, on_delete=models.CASCADE, primary_key=True, related_name="summary"
+    )
+    facts = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"summary of {self.host_id}"
+
+
+class MetricPoint(models.Model):
+    """CPU, memory and load of one fast sample, for the host charts without reading payloads."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="+")
+    collected_at = models.DateTimeField()
+    cpu_percent = models.FloatField(null=True)
+    mem_used = models.BigIntegerField(null=True)
+    mem_total = models.BigIntegerField(null=True)
+    load1 = models.FloatField(null=True)
+    load5 = models.FloatField(null=True)
+    load15 = models.FloatField(null=True)
+
+    objects = PrunableQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # one point per fast sample; its index serves "points of a host since T" (charts)
+            models.UniqueConstraint(fields=["host", "collected_at"], name="point_once_per_time"),
+        ]
+        indexes = [
+            # retention: pruned with the samples
+            models.Index(fields=["collected_at"], name="point_collected_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host_id} {self.collected_at:%Y-%m-%dT%H:%M:%SZ}"

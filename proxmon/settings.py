@@ -114,7 +114,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
 
 # Behind Caddy (or any TLS-terminating proxy) the site is HTTPS: secure cookies, HSTS, redirect.
 # PROXMON_HTTPS=0 is for a local trial on http://127.0.0.1:8000 only.
@@ -173,6 +174,8 @@ PROXMON_MAX_FRAME_BYTES = env.integer("PROXMON_MAX_FRAME_BYTES", 8 * 1024 * 1024
 PROXMON_JOIN_TIMEOUT_S = env.number("PROXMON_JOIN_TIMEOUT_S", 10.0, minimum=0.1)
 # Failed joins allowed per client address and minute before 4429.
 PROXMON_JOIN_FAILURES_PER_MINUTE = env.integer("PROXMON_JOIN_FAILURES_PER_MINUTE", 5, minimum=1)
+# Failed web logins allowed per client address and minute.
+PROXMON_LOGIN_FAILURES_PER_MINUTE = env.integer("PROXMON_LOGIN_FAILURES_PER_MINUTE", 5, minimum=1)
 # Peers whose X-Forwarded-For is believed (addresses or networks), e.g. the Caddy in front.
 PROXMON_TRUSTED_PROXIES = env.strings("PROXMON_TRUSTED_PROXIES", "127.0.0.1,::1")
 # WebSocket keepalive: a ping after this many idle seconds, close when no pong follows in
@@ -189,8 +192,20 @@ PROXMON_PROCESS_DEAD_AFTER_S = env.number("PROXMON_PROCESS_DEAD_AFTER_S", 60.0, 
 # connection (`manage.py serve` always starts them). Off in in-process tests, which drive
 # those functions directly.
 PROXMON_BACKGROUND = env.boolean("PROXMON_BACKGROUND", True)
-# Clock skew above this many seconds between an agent and the server is reported.
-PROXMON_CLOCK_SKEW_S = env.number("PROXMON_CLOCK_SKEW_S", 60.0)
 # Public URL of this server as agents reach it (https://monitor.example.com); used in the
 # install steps. Empty: derived from the request.
 PROXMON_PUBLIC_URL = env.string("PROXMON_PUBLIC_URL").rstrip("/")
+
+# --- status lights (metrics/status.py); DESIGN.md "Status of a host" ---------------------------
+PROXMON_STATUS_POOL_CRITICAL_PCT = env.number("PROXMON_STATUS_POOL_CRITICAL_PCT", 90.0)
+PROXMON_STATUS_POOL_WARNING_PCT = env.number("PROXMON_STATUS_POOL_WARNING_PCT", 80.0)
+PROXMON_STATUS_SCRUB_MAX_AGE_DAYS = env.number("PROXMON_STATUS_SCRUB_MAX_AGE_DAYS", 35.0)
+PROXMON_STATUS_SNAPSHOT_NEWEST_MAX_AGE_DAYS = env.number(
+    "PROXMON_STATUS_SNAPSHOT_NEWEST_MAX_AGE_DAYS", 7.0
+)
+PROXMON_STATUS_SNAPSHOT_OLDEST_MAX_AGE_DAYS = env.number(
+    "PROXMON_STATUS_SNAPSHOT_OLDEST_MAX_AGE_DAYS", 90.0
+)
+PROXMON_STATUS_STORAGE_FULL_PCT = env.number("PROXMON_STATUS_STORAGE_FULL_PCT", 90.0)
+PROXMON_STATUS_CLOCK_SKEW_S = env.number("PROXMON_STATUS_CLOCK_SKEW_S", 60.0)
+PROXMON_STATUS_STALE_AFTER_S = env.number("PROXMON_STATUS_STALE_AFTER_S", 120.0)

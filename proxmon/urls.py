@@ -1,13 +1,20 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from dashboard import views
 
 admin.site.site_header = "proxmon administration"
 admin.site.site_title = "proxmon"
+admin.site.site_url = "/"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.overview, name="overview"),
+    path("hosts/<str:name>/", views.host_detail, name="host"),
+    path("hosts/<str:name>/metrics.json", views.host_metrics, name="host-metrics"),
+    path("vms/", views.vms, name="vms"),
 ]

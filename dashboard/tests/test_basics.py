@@ -20,7 +20,7 @@ def test_healthz_answers_without_login(client):
 def test_overview_needs_login(client):
     response = client.get("/")
     assert response.status_code == 302
-    assert response["Location"].startswith("/admin/login/")
+    assert response["Location"].startswith("/login/")
 
 
 def test_ensure_admin_generates_and_prints_a_password_once(monkeypatch):

@@ -1,11 +1,9 @@
 import signal
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
-from metrics.models import Sample
+from metrics import liveness
 
 
 class Command(BaseCommand):
@@ -30,11 +28,7 @@ class Command(BaseCommand):
         stopping = []
         previous = signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
         try:
-            deleted = Sample.objects.prune(
-                timezone.now() - timedelta(hours=hours),
-                chunk=settings.PROXMON_PRUNE_CHUNK,
-                should_stop=lambda: bool(stopping),
-            )
+            deleted = liveness.prune(hours, should_stop=lambda: bool(stopping))
         finally:
             signal.signal(signal.SIGTERM, previous)
         stopped = " (stopped early by SIGTERM)" if stopping else ""

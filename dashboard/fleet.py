@@ -1,0 +1,94 @@
+"""What the pages show, read from hosts and metrics (never from the sample history)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from hosts.models import Host
+from metrics.status import Thresholds, Verdict, evaluate
+
+LEVELS = ("critical", "warning", "offline", "ok")
+LEVEL_LABELS = {"critical": "critical", "warning": "warning", "offline": "offline", "ok": "ok"}
+
+
+@dataclass
+class Card:
+    host: Host
+    facts: dict
+    verdict: Verdict
+    fast: dict = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fast = self.facts.get("fast") or {}
+
+    @property
+    def level(self) -> str:
+        return self.verdict.level
+
+    @property
+    def metrics(self) -> dict:
+        return self.fast.get("host") or {}
+
+    @property
+    def pools(self) -> list[dict]:
+        return self.fast.get("pools") or []
+
+    @property
+    def guests(self) -> dict:
+        return self.fast.get("guests") or {}
+
+    @property
+    def mem_pct(self) -> float | None:
+        mem = self.metrics.get("mem") or {}
+        return 100.0 * mem["used"] / mem["total"] if mem.get("total") else None
+
+
+def cards(now: datetime, thresholds: Thresholds | None = None) -> list[Card]:
+    thresholds = thresholds or Thresholds.from_settings()
+    hosts = Host.objects.select_related("summary").defer("token_hash", "connection_id", "server_id")
+    result = []
+    for host in hosts:
+        summary = getattr(host, "summary", None)
+        facts = summary.facts if summary is not None else {}
+        verdict = evaluate(
+            host.status, host.last_seen_at, host.clock_skew_s, facts, now, thresholds
+        )
+        result.append(Card(host, facts, verdict))
+    return result
+
+
+def matches(card: Card, text: str) -> bool:
+    """Host name or any reason contains the text (case-insensitive)."""
+    if not text:
+        return True
+    text = text.lower()
+    return text in card.host.name or any(text in r.text.lower() for r in card.verdict.reasons)
+
+
+def select(cards_: list[Card], status: str, text: str, sort: str) -> list[Card]:
+    chosen = [c for c in cards_ if (status not in LEVELS or c.level == status) and matches(c, text)]
+    if sort == "name":
+        chosen.sort(key=lambda c: c.host.name)
+    else:
+        chosen.sort(key=lambda c: (c.verdict.sort_key, c.host.name))
+    return chosen
+
+
+def counts(cards_: list[Card]) -> dict[str, int]:
+    tally = dict.fromkeys(LEVELS, 0)
+    for card in cards_:
+        tally[card.level] += 1
+    return tally
+
+
+def fleet_line(tally: dict[str, int]) -> str:
+    """ "38 hosts: 1 critical, 4 warning, 2 offline" (the ok ones are the rest)."""
+    total = sum(tally.values())
+    parts = [
+        f"{tally[level]} {level}" for level in ("critical", "warning", "offline") if tally[level]
+    ]
+    noun = "host" if total == 1 else "hosts"
+    if not parts:
+        return f"{total} {noun}: all ok" if total else "no hosts yet"
+    return f"{total} {noun}: " + ", ".join(parts)

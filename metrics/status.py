@@ -1,0 +1,281 @@
+"""The status light of a host and its reasons (DESIGN.md, "Status of a host").
+
+`evaluate(status, last_seen_at, clock_skew_s, facts, now, thresholds)` reads the host's
+connection status and the compact facts of its latest samples (metrics.summary) and returns a
+`Verdict`. Pure: no ORM, and `now` is passed in.
+
+Levels and their order for "worst first" (`Verdict.sort_key`, `LEVELS`):
+
+    critical (red) < warning (yellow) < offline (grey) < ok (green)
+
+A broken host that still reports is worse news than one that is gone, so red and yellow sort
+above grey.
+
+Grey: a host that is offline ("offline for 3 h") or never connected ("never connected") gets
+that one reason and nothing else: its facts are old, and no other rule is evaluated.
+
+Red: a pool whose health is not ONLINE ("tank DEGRADED"); permanent data errors, even in an
+ONLINE pool ("tank: 1 permanent data error"); a pool at or above `pool_critical_pct` full.
+
+Yellow, for an online host: a pool at or above `pool_warning_pct` and below critical; read,
+write or checksum errors ("rpool: 6 checksum errors"); degraded devices in an ONLINE pool
+("tank: 1 degraded device"; in a pool that is not ONLINE the health already says it); last
+scrub older than `scrub_max_age_days` ("rpool last scrubbed 40 days ago") or never ("rpool
+never scrubbed", not while a scrub runs, and not when the last scrub is unknown); a snapshotted
+dataset whose newest snapshot is older than `snapshot_newest_max_age_days` or whose oldest is
+older than `snapshot_oldest_max_age_days` (one reason per rule, naming the worst dataset); pending
+updates ("12 updates pending"); an enabled storage that is inactive ("nfs-backup inactive") or
+at or above `storage_full_pct` full (disabled storages are ignored); |clock skew| above
+`clock_skew_s` ("clock 75 s behind" / "ahead"); a source failing in the latest sample of any
+tier ("zfs_pools failing: <reason>", cut to 80 characters); the newest fast sample received more
+than `stale_after_s` ago ("no data for 5 min").
+A running scrub or resilver and an INUSE spare are no reason by themselves.
+
+Green: none of these; no reasons.
+
+Reasons are sorted worst first; within a level, staleness and failing sources come first (the
+rest may be out of date), then pools, storage, snapshots, updates and clock. Percentages are
+rounded down to whole numbers, so a pool at 89.6 % reads "89 % full", never "90 %" on a warning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+
+from metrics.schema import parse_time
+
+CRITICAL, WARNING, OFFLINE, OK = "critical", "warning", "offline", "ok"
+LEVELS = (CRITICAL, WARNING, OFFLINE, OK)  # worst first
+RANK = {level: rank for rank, level in enumerate(LEVELS)}
+TIERS = ("fast", "medium", "slow")
+ERROR_CHARS = 80
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Where the rules trip. Each field is read from the Django setting PROXMON_STATUS_<FIELD>,
+    e.g. PROXMON_STATUS_POOL_CRITICAL_PCT."""
+
+    pool_critical_pct: float = 90
+    pool_warning_pct: float = 80
+    scrub_max_age_days: float = 35
+    snapshot_newest_max_age_days: float = 7
+    snapshot_oldest_max_age_days: float = 90
+    storage_full_pct: float = 90
+    clock_skew_s: float = 60
+    stale_after_s: float = 120  # about three fast intervals of 30 s, plus transit
+
+    @classmethod
+    def from_settings(cls) -> Thresholds:
+        return cls(
+            **{
+                f.name: getattr(settings, f"PROXMON_STATUS_{f.name.upper()}", f.default)
+                for f in dataclasses.fields(cls)
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Reason:
+    level: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    level: str
+    reasons: list[Reason] = field(default_factory=list)
+
+    @property
+    def sort_key(self) -> int:
+        """0 for the worst light (critical) to 3 (ok); sort hosts by (sort_key, name)."""
+        return RANK[self.level]
+
+
+def evaluate(
+    status: str,
+    last_seen_at: datetime | None,
+    clock_skew_s: float | None,
+    facts: dict[str, dict],
+    now: datetime,
+    thresholds: Thresholds,
+) -> Verdict:
+    """The light of one host and its reasons, worst first (rules: module docstring)."""
+    if status == "never_connected":
+        return Verdict(OFFLINE, [Reason(OFFLINE, "never connected")])
+    if status != "online":
+        text = "offline" if last_seen_at is None else f"offline for {_age(now, last_seen_at)}"
+        return Verdict(OFFLINE, [Reason(OFFLINE, text)])
+
+    t = thresholds
+    reasons: list[Reason] = []
+    fast = facts.get("fast")
+    reasons += _staleness(fast, last_seen_at, now, t)
+    reasons += _failing_sources(facts)
+    for pool in (fast or {}).get("pools", []):
+        reasons += _pool(pool, now, t)
+    for storage in (fast or {}).get("storage", []):
+        reasons += _storage(storage, t)
+    reasons += _snapshots((facts.get("medium") or {}).get("datasets", []), now, t)
+    system = (facts.get("slow") or {}).get("system") or {}
+    updates = system.get("pending_updates") or 0
+    if updates > 0:
+        reasons.append(Reason(WARNING, f"{_count(updates, 'update')} pending"))
+    if clock_skew_s is not None and abs(clock_skew_s) > t.clock_skew_s:
+        # skew = received - collected: positive means the host's clock runs behind ours
+        side = "behind" if clock_skew_s > 0 else "ahead"
+        reasons.append(Reason(WARNING, f"clock {_duration(abs(clock_skew_s))} {side}"))
+
+    reasons.sort(key=lambda reason: RANK[reason.level])  # stable: rule order within a level
+    return Verdict(reasons[0].level if reasons else OK, reasons)
+
+
+def _staleness(
+    fast: dict | None, last_seen_at: datetime | None, now: datetime, t: Thresholds
+) -> list[Reason]:
+    if fast is None:
+        # Just joined: the first fast sample is seconds away, unless it never comes.
+        if last_seen_at is None or (now - last_seen_at).total_seconds() > t.stale_after_s:
+            return [Reason(WARNING, "no data yet")]
+        return []
+    received = parse_time(fast["received_at"], "received_at")
+    if (now - received).total_seconds() > t.stale_after_s:
+        return [Reason(WARNING, f"no data for {_age(now, received)}")]
+    return []
+
+
+def _failing_sources(facts: dict[str, dict]) -> list[Reason]:
+    reasons = []
+    tiers = [tier for tier in TIERS if tier in facts] + sorted(set(facts) - set(TIERS))
+    for tier in tiers:
+        for source, reason in sorted((facts[tier].get("errors") or {}).items()):
+            text = " ".join(str(reason).split())
+            if len(text) > ERROR_CHARS:
+                text = _cut(text, ERROR_CHARS)
+            reasons.append(Reason(WARNING, f"{source} failing: {text}"))
+    return reasons
+
+
+def _pool(pool: dict, now: datetime, t: Thresholds) -> list[Reason]:
+    name, health = pool["name"], pool["health"]
+    reasons = []
+    if health != "ONLINE":
+        reasons.append(Reason(CRITICAL, f"{name} {health}"))
+    if (pool.get("data_errors") or 0) > 0:
+        errors = _count(pool["data_errors"], "permanent data error")
+        reasons.append(Reason(CRITICAL, f"{name}: {errors}"))
+    used = pool.get("capacity_pct")
+    if used is None:
+        used = _percent(pool.get("allocated"), pool.get("size"))
+    if used is not None and used >= t.pool_warning_pct:
+        level = CRITICAL if used >= t.pool_critical_pct else WARNING
+        reasons.append(Reason(level, f"{name} {int(used)} % full"))
+    counts = pool.get("errors") or {}
+    kinds = [(kind, counts.get(kind) or 0) for kind in ("read", "write", "checksum")]
+    kinds = [(kind, n) for kind, n in kinds if n > 0]
+    if kinds:
+        words = ", ".join(f"{n} {kind}" for kind, n in kinds)
+        plural = "error" if len(kinds) == 1 and kinds[0][1] == 1 else "errors"
+        reasons.append(Reason(WARNING, f"{name}: {words} {plural}"))
+    if health == "ONLINE" and (pool.get("degraded_vdevs") or 0) > 0:
+        reasons.append(
+            Reason(WARNING, f"{name}: {_count(pool['degraded_vdevs'], 'degraded device')}")
+        )
+    reasons += _scrub(pool, now, t)
+    return reasons
+
+
+def _scrub(pool: dict, now: datetime, t: Thresholds) -> list[Reason]:
+    scan = pool.get("scan") or {}
+    end = pool.get("last_scrub_end")
+    # Facts built without summary.compact: a pool that was never scanned is known never scrubbed.
+    known = pool.get("last_scrub_known", end is not None or scan.get("function") is None)
+    if end is not None:
+        ended = parse_time(end, "last_scrub_end")
+        if (now - ended).total_seconds() > t.scrub_max_age_days * DAY:
+            return [Reason(WARNING, f"{pool['name']} last scrubbed {_age(now, ended)} ago")]
+        return []
+    scrubbing = scan.get("function") == "scrub" and scan.get("state") == "scanning"
+    if known and not scrubbing:
+        return [Reason(WARNING, f"{pool['name']} never scrubbed")]
+    return []
+
+
+def _storage(storage: dict, t: Thresholds) -> list[Reason]:
+    if not storage.get("enabled"):
+        return []
+    name = storage["storage"]
+    if not storage.get("active"):
+        return [Reason(WARNING, f"{name} inactive")]
+    used = _percent(storage.get("used"), storage.get("total"))
+    if used is not None and used >= t.storage_full_pct:
+        return [Reason(WARNING, f"{name} {int(used)} % full")]
+    return []
+
+
+def _snapshots(datasets: list[dict], now: datetime, t: Thresholds) -> list[Reason]:
+    reasons = []
+    rules = (
+        ("newest_snapshot", t.snapshot_newest_max_age_days, "newest snapshot"),
+        ("oldest_snapshot", t.snapshot_oldest_max_age_days, "oldest snapshot"),
+    )
+    for key, max_days, what in rules:
+        late = []
+        for dataset in datasets:
+            if dataset.get("snapshot_count", 0) > 0 and dataset.get(key):
+                taken = parse_time(dataset[key], key)
+                if (now - taken).total_seconds() > max_days * DAY:
+                    late.append((taken, dataset["name"]))
+        if not late:
+            continue
+        taken, name = min(late)  # the worst: taken longest ago
+        if len(late) == 1:
+            reasons.append(Reason(WARNING, f"{name}: {what} {_age(now, taken)} old"))
+        else:
+            text = f"{len(late)} datasets: {what} over {_days(max_days)} old"
+            reasons.append(Reason(WARNING, f"{text} ({name}: {_age(now, taken)})"))
+    return reasons
+
+
+def _cut(text: str, limit: int) -> str:
+    """At most `limit` characters ending in "…", at a word break if one is near the end."""
+    cut = text[: limit - 1]
+    head, space, _ = cut.rpartition(" ")
+    if space and len(head) >= limit - 20:
+        cut = head
+    return cut.rstrip() + "…"
+
+
+def _percent(used: float | None, total: float | None) -> float | None:
+    if used is None or not total:
+        return None
+    return used * 100 / total
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _age(now: datetime, then: datetime) -> str:
+    return _duration((now - then).total_seconds())
+
+
+def _duration(seconds: float) -> str:
+    """Whole units, rounded down, each from 2 upwards so it never needs a singular."""
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{int(seconds)} s"
+    if seconds < 120 * 60:
+        return f"{int(seconds // 60)} min"
+    if seconds < 2 * DAY:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // DAY)} days"
+
+
+def _days(days: float) -> str:
+    return _count(int(days), "day") if days == int(days) else f"{days} days"
