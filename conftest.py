@@ -6,6 +6,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 from hosts.models import Host
+from liveserver import LiveServer
 from metrics.limits import join_limiter
 from proxmon.asgi import application
 
@@ -70,15 +71,16 @@ async def connect_agent():
 @pytest.fixture
 def live_server_factory(tmp_path):
     """Start real `manage.py serve` processes; all are stopped after the test."""
-    from liveserver import LiveServer
 
     servers: list[LiveServer] = []
 
-    def make(**env: str) -> LiveServer:
-        server = LiveServer(tmp_path / f"server{len(servers)}", **env)
+    def make(share: LiveServer | None = None, **env: str) -> LiveServer:
+        server = LiveServer(tmp_path / f"server{len(servers)}", share=share, **env)
         servers.append(server)
         return server
 
     yield make
     for server in servers:
         server.stop()
+    for server in servers:
+        server.drop()

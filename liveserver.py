@@ -1,7 +1,10 @@
 """A real proxmon server process for end-to-end tests and benchmarks.
 
-Runs `manage.py migrate` and `manage.py serve` (daphne) on a free port with its own SQLite
-file (or the DATABASE_URL given), so tests speak to it over real sockets exactly as agents do.
+Runs `manage.py migrate` and `manage.py serve` (daphne) on a free port with a database of its
+own, so tests speak to it over real sockets exactly as agents do: a new SQLite file, or, when
+DATABASE_URL names PostgreSQL, a new database on that server (dropped again by `drop()`).
+With REDIS_URL set, the server uses Redis as channel layer under a prefix of its own, unless
+servers are meant to share it (pass PROXMON_REDIS_PREFIX).
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent
 
@@ -25,23 +30,40 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, workdir: Path, **env: str) -> None:
+    def __init__(self, workdir: Path, share: LiveServer | None = None, **env: str) -> None:
+        """`share`: run as a second process of that server (same database, same Redis)."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.workdir / "proxmon.sqlite3"
         self.port = free_port()
         self.log_path = self.workdir / "server.log"
+        base_url = env.pop("DATABASE_URL", None) or os.environ.get("DATABASE_URL", "")
+        self.postgres_url = ""
+        if share is not None:
+            self.db_path = share.db_path
+            self.postgres_url = share.postgres_url
+            database_url = share.env["DATABASE_URL"]
+            env = {"PROXMON_REDIS_PREFIX": share.env["PROXMON_REDIS_PREFIX"], **env}
+        elif base_url.startswith(("postgres://", "postgresql://")):
+            self.postgres_url = _create_database(base_url, f"proxmon_e2e_{uuid.uuid4().hex[:12]}")
+            database_url = self.postgres_url
+        else:
+            database_url = f"sqlite:///{self.db_path}"
         self.env = {
             **os.environ,
-            "DATABASE_URL": f"sqlite:///{self.db_path}",
+            "DATABASE_URL": database_url,
+            "PROXMON_REDIS_PREFIX": f"proxmon-e2e-{uuid.uuid4().hex[:8]}",
             "SECRET_KEY": "e2e-tests-only-0123456789abcdefghijklmnopqrstuvwxyz",
             "PROXMON_HTTPS": "0",
             "PROXMON_TOKEN_BCRYPT_ROUNDS": "4",
+            "PROXMON_DB_CONN_MAX_AGE": "60",
             "PYTHONUNBUFFERED": "1",
             **env,
         }
         self.process: subprocess.Popen | None = None
-        self.manage("migrate", "--noinput", "-v0")
+        self.shared = share is not None
+        if not self.shared:
+            self.manage("migrate", "--noinput", "-v0")
 
     @property
     def url(self) -> str:
@@ -109,9 +131,25 @@ class LiveServer:
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
 
+    @property
+    def engine(self) -> str:
+        return "postgresql" if self.postgres_url else "sqlite"
+
     def query(self, sql: str, *params) -> list[tuple]:
+        """Run SQL on the server's database (`?` placeholders, on either engine)."""
+        if self.postgres_url:
+            import psycopg
+
+            with psycopg.connect(self.postgres_url, autocommit=True) as db:
+                cursor = db.execute(sql.replace("?", "%s"), params)
+                return cursor.fetchall() if cursor.description else []
         with sqlite3.connect(self.db_path, timeout=20) as db:
             return db.execute(sql, params).fetchall()
+
+    def drop(self) -> None:
+        """Remove the server's PostgreSQL database (SQLite files go with the temp folder)."""
+        if self.postgres_url and not self.shared:
+            _drop_database(self.postgres_url)
 
     def host_status(self, name: str) -> str:
         rows = self.query("SELECT status FROM hosts_host WHERE name = ?", name)
@@ -124,3 +162,25 @@ class LiveServer:
             if value or time.monotonic() > deadline:
                 return value
             time.sleep(interval)
+
+
+def _admin_url(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+
+
+def _create_database(base_url: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(_admin_url(base_url), autocommit=True) as db:
+        db.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(base_url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _drop_database(url: str) -> None:
+    import psycopg
+
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(_admin_url(url), autocommit=True) as db:
+        db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -80,6 +80,10 @@ try:
     _database = dj_database_url.parse(DATABASE_URL)
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL: {exc}") from exc
+if _database["ENGINE"] == "django.db.backends.postgresql":
+    # reuse connections for a minute: the agent consumer writes every few milliseconds
+    _database["CONN_MAX_AGE"] = env.integer("PROXMON_DB_CONN_MAX_AGE", 60)
+    _database["CONN_HEALTH_CHECKS"] = True
 if _database["ENGINE"] == "django.db.backends.sqlite3":
     _database["OPTIONS"] = {
         # WAL lets the pages read while the agent consumer writes; synchronous=FULL because an
@@ -98,7 +102,11 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # the prefix keeps several proxmon installations (or test runs) on one Redis apart
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env.string("PROXMON_REDIS_PREFIX", "proxmon"),
+            },
         }
     }
 else:
