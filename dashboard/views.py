@@ -30,12 +30,12 @@ GUEST_COLUMNS = [
     ("mem", "RAM"),
 ]
 GUEST_SORTS = {
-    "name": ("name", "vmid"),
-    "vmid": ("vmid",),
-    "status": ("status", "name"),
-    "type": ("type", "vmid"),
-    "cpu": ("-cpu_percent", "name"),
-    "mem": ("-mem", "name"),
+    "name": lambda g: (g["name"].lower(), g["vmid"]),
+    "vmid": lambda g: g["vmid"],
+    "status": lambda g: (g["status"], g["name"].lower()),
+    "type": lambda g: (g["type"], g["vmid"]),
+    "cpu": lambda g: (-(g["cpu_percent"] or 0), g["name"].lower()),
+    "mem": lambda g: (-(g["mem"] or 0), g["name"].lower()),
 }
 
 
@@ -120,7 +120,7 @@ def host_detail(request: HttpRequest, name: str) -> HttpResponse:
         "storage": fast.get("storage") or [],
         "errors": {tier: row.errors for tier, row in latest.items() if row.errors},
         "latest": latest,
-        "guests": Guest.objects.filter(host=host).order_by(*GUEST_SORTS[sort]),
+        "guests": _guests(host, fast, sort),
         "sort": sort,
         "skew_bad": host.clock_skew_s is not None
         and abs(host.clock_skew_s) > thresholds.clock_skew_s,
@@ -132,6 +132,29 @@ def host_detail(request: HttpRequest, name: str) -> HttpResponse:
     if request.htmx and request.htmx.target == "host-live":
         return render(request, "dashboard/_host_live.html", context)
     return render(request, "dashboard/host.html", context)
+
+
+def _guests(host: Host, fast: dict, sort: str) -> list[dict]:
+    """The guest index of the host, with CPU, memory and uptime from the latest fast sample."""
+    runtime = {g["vmid"]: g for g in fast.get("guests") or []}
+    rows = []
+    for guest in Guest.objects.filter(host=host):
+        now = runtime.get(guest.vmid, {})
+        rows.append(
+            {
+                "vmid": guest.vmid,
+                "name": guest.name,
+                "type": guest.type,
+                "status": now.get("status", guest.status),
+                "cpu_percent": now.get("cpu_percent"),
+                "mem": now.get("mem"),
+                "maxmem": guest.maxmem or guest.memory,
+                "uptime_s": now.get("uptime_s"),
+                "ips": guest.ips,
+                "tags": guest.tags,
+            }
+        )
+    return sorted(rows, key=GUEST_SORTS[sort])
 
 
 def _snapshot_stale(dataset: dict, now, t: Thresholds) -> str:

@@ -97,7 +97,11 @@ def _update_latest(
     data: dict,
     errors: dict,
 ) -> bool:
-    current = LatestSample.objects.filter(host=host, tier=tier).first()
+    # Only the time of the current latest is read: decoding its data would cost as much as
+    # storing the new one.
+    current = (
+        LatestSample.objects.filter(host=host, tier=tier).values_list("id", "collected_at").first()
+    )
     if current is None:
         LatestSample.objects.create(
             host=host,
@@ -108,15 +112,14 @@ def _update_latest(
             errors=errors,
         )
         return True
-    newer = collected_at > current.collected_at
-    current_from_future = current.collected_at > received_at + FUTURE_TOLERANCE
+    current_id, current_at = current
+    newer = collected_at > current_at
+    current_from_future = current_at > received_at + FUTURE_TOLERANCE
     if not (newer or current_from_future):
         return False  # an older sample, resent after a reconnect
-    current.collected_at = collected_at
-    current.received_at = received_at
-    current.data = data
-    current.errors = errors
-    current.save()
+    LatestSample.objects.filter(id=current_id).update(
+        collected_at=collected_at, received_at=received_at, data=data, errors=errors
+    )
     return True
 
 
@@ -164,82 +167,56 @@ def _update_derived(host: Host, tier: str, data: dict) -> None:
         _index_guest_configs(host, data["guest_configs"])
 
 
+RUNTIME_FIELDS = ("type", "name", "status", "template", "cpus", "maxmem")
+CONFIG_FIELDS = ("name", "cores", "memory", "ips", "macs", "tags", "os")
+
+
 def _index_guest_runtime(host: Host, guests: list[dict]) -> None:
-    """The fast tier lists every guest: add new ones, update all, drop those that are gone."""
-    now = timezone.now()
+    """The fast tier lists every guest: add new ones, update changed ones, drop those gone."""
     existing = {g.vmid: g for g in Guest.objects.filter(host=host)}
     seen = set()
-    changed, added = [], []
     for item in guests:
         vmid = item["vmid"]
         seen.add(vmid)
-        guest = existing.get(vmid) or Guest(host=host, vmid=vmid)
-        guest.type = item["type"]
-        guest.name = item["name"][:255]
-        guest.status = item["status"][:32]
-        guest.template = bool(item.get("template", False))
-        guest.uptime_s = _int_or_none(item["uptime_s"])
-        guest.cpu_percent = item["cpu_percent"]
-        guest.cpus = item["cpus"]
-        guest.mem = item["mem"]
-        guest.maxmem = item["maxmem"]
-        guest.updated_at = now
-        guest.search_text = guest.index_text()
-        (changed if guest.pk else added).append(guest)
-    Guest.objects.bulk_create(added)
-    Guest.objects.bulk_update(
-        changed,
-        [
-            "search_text",
-            "type",
-            "name",
-            "status",
-            "template",
-            "uptime_s",
-            "cpu_percent",
-            "cpus",
-            "mem",
-            "maxmem",
-            "updated_at",
-        ],
-    )
+        values = {
+            "type": item["type"],
+            "name": item["name"][:255],
+            "status": item["status"][:32],
+            "template": bool(item.get("template", False)),
+            "cpus": item["cpus"],
+            "maxmem": item["maxmem"],
+        }
+        _save_if_changed(host, existing.get(vmid), vmid, values)
     gone = [vmid for vmid in existing if vmid not in seen]
     if gone:
         Guest.objects.filter(host=host, vmid__in=gone).delete()
 
 
 def _index_guest_configs(host: Host, configs: list[dict]) -> None:
-    now = timezone.now()
     existing = {g.vmid: g for g in Guest.objects.filter(host=host)}
-    changed, added = [], []
     for item in configs:
-        guest = existing.get(item["vmid"]) or Guest(host=host, vmid=item["vmid"], type=item["type"])
-        guest.name = item["name"][:255] or guest.name
-        guest.cores = item["cores"]
-        guest.memory = item["memory"]
-        guest.ips = item["ips"]
-        guest.macs = [mac.lower() for mac in item["macs"]]
-        guest.tags = item["tags"]
-        guest.os = (item["os"] or "")[:64]
-        guest.updated_at = now
-        guest.search_text = guest.index_text()
-        (changed if guest.pk else added).append(guest)
-    Guest.objects.bulk_create(added)
-    Guest.objects.bulk_update(
-        changed,
-        [
-            "search_text",
-            "name",
-            "cores",
-            "memory",
-            "ips",
-            "macs",
-            "tags",
-            "os",
-            "updated_at",
-        ],
-    )
+        guest = existing.get(item["vmid"])
+        values = {
+            "name": item["name"][:255] or (guest.name if guest else ""),
+            "cores": item["cores"],
+            "memory": item["memory"],
+            "ips": item["ips"],
+            "macs": [mac.lower() for mac in item["macs"]],
+            "tags": item["tags"],
+            "os": (item["os"] or "")[:64],
+        }
+        if guest is None:
+            values["type"] = item["type"]
+        _save_if_changed(host, guest, item["vmid"], values)
 
 
-def _int_or_none(value: float | None) -> int | None:
-    return None if value is None else int(value)
+def _save_if_changed(host: Host, guest: Guest | None, vmid: int, values: dict) -> None:
+    """Most samples change nothing in the index: write only the rows that differ."""
+    if guest is not None and all(getattr(guest, k) == v for k, v in values.items()):
+        return
+    guest = guest or Guest(host=host, vmid=vmid)
+    for key, value in values.items():
+        setattr(guest, key, value)
+    guest.updated_at = timezone.now()
+    guest.search_text = guest.index_text()
+    guest.save()

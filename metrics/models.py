@@ -100,11 +100,10 @@ class Guest(models.Model):
     name = models.CharField(max_length=255, blank=True)
     status = models.CharField(max_length=32, blank=True)
     template = models.BooleanField(default=False)
-    # runtime (fast tier)
-    uptime_s = models.BigIntegerField(null=True)
-    cpu_percent = models.FloatField(null=True)
+    # From the fast tier, but only what rarely changes: rewriting fifty rows every 30 s per
+    # host for CPU and memory use would cost most of the ingest time. The changing numbers
+    # (CPU, memory use, uptime) are read from the latest fast sample instead.
     cpus = models.FloatField(null=True)
-    mem = models.BigIntegerField(null=True)
     maxmem = models.BigIntegerField(null=True)
     # configuration (medium tier)
     cores = models.PositiveIntegerField(null=True)

@@ -1,0 +1,262 @@
+"""A fleet of simulated agents speaking protocol v1 to a proxmon server over real sockets.
+
+    python -m bench.fleet --url ws://127.0.0.1:8000/ws/agent --tokens TOKENS [options]
+
+TOKENS holds one line per host: `name token [scenario]`. Each host joins, sends its three
+tiers at their cadence (random phase, so a fleet does not send in lockstep), keeps unacked
+samples and resends them after reconnecting, as the real agent does. Payloads come from
+bench/payloads.py (real captured outputs). With --saturate, every host sends fast samples
+back to back (a few in flight) to find the ingest ceiling.
+
+Prints a JSON report: samples acked, per second, ack latency percentiles, nacks, reconnects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.payloads import Host  # noqa: E402
+
+TIERS = ("fast", "medium", "slow")
+
+
+@dataclass
+class Stats:
+    acked: int = 0
+    nacked: int = 0
+    reconnects: int = 0
+    joined: int = 0
+    latencies: list[float] = field(default_factory=list)
+    closes: dict[int, int] = field(default_factory=dict)
+
+
+def frame(seq: int, tier: str, collected_at: datetime, data_json: str) -> str:
+    when = collected_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return (
+        f'{{"type":"sample","seq":{seq},"tier":"{tier}","collected_at":"{when}",'
+        f'"data":{data_json},"errors":{{}}}}'
+    )
+
+
+class SimulatedAgent:
+    def __init__(self, url, name, token, scenario, index, intervals, stats, args) -> None:
+        self.url, self.name, self.token = url, name, token
+        self.host = Host(index, name, scenario)
+        self.intervals = intervals
+        self.stats = stats
+        self.args = args
+        self.seq = 0
+        self.pending: dict[int, tuple[float, str]] = {}  # seq -> (sent at, frame)
+        self.outbox: asyncio.Queue[int] = asyncio.Queue()
+        self.cache: dict[str, str] = {}
+
+    def payload(self, tier: str, now: datetime) -> str:
+        # Saturation reuses one payload per tier so the simulator is not the bottleneck.
+        if self.args.saturate or self.args.static_payloads:
+            if tier not in self.cache:
+                self.cache[tier] = json.dumps(self.host.data(tier, now), separators=(",", ":"))
+            return self.cache[tier]
+        return json.dumps(self.host.data(tier, now), separators=(",", ":"))
+
+    def collect(self, tier: str, now: datetime | None = None) -> None:
+        self.seq += 1
+        now = now or datetime.now(UTC)
+        self.pending[self.seq] = (0.0, frame(self.seq, tier, now, self.payload(tier, now)))
+        self.outbox.put_nowait(self.seq)
+
+    def backfill(self, hours: float, step_s: float) -> None:
+        """Samples "collected while the server was away": sent first, as a backlog."""
+        now = datetime.now(UTC)
+        count = int(hours * 3600 / step_s)
+        for i in range(count, 0, -1):
+            self.collect("fast", now - timedelta(seconds=i * step_s))
+
+    async def schedule(self, tier: str, interval: float) -> None:
+        await asyncio.sleep(random.uniform(0, min(interval, self.intervals["fast"])))
+        while True:
+            self.collect(tier)
+            await asyncio.sleep(interval)
+
+    async def run(self, deadline: float) -> None:
+        tasks = []
+        if not self.args.saturate:
+            tasks = [asyncio.create_task(self.schedule(t, self.intervals[t])) for t in TIERS]
+        backoff = 1.0
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    await self.session(deadline)
+                    backoff = 1.0
+                except (TimeoutError, OSError, ConnectionClosed) as exc:
+                    code = getattr(getattr(exc, "rcvd", None), "code", None)
+                    if code is not None:
+                        self.stats.closes[code] = self.stats.closes.get(code, 0) + 1
+                    if self.host.scenario == "offline" or code in (4401, 4426):
+                        return
+                if time.monotonic() >= deadline or self.host.scenario == "offline":
+                    return
+                self.stats.reconnects += 1
+                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+                backoff = min(backoff * 2, 60)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def session(self, deadline: float) -> None:
+        async with connect(self.url, open_timeout=60, max_size=None, ping_interval=20) as ws:
+            await ws.send(json.dumps({"type": "join", "protocol": 1, "host": self.name,
+                                      "token": self.token, "agent_version": "bench"}))  # fmt: skip
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 60))
+            if reply.get("type") != "joined":
+                raise ConnectionClosed(None, None)
+            self.stats.joined += 1
+            # resend what was not acked, in order, then the new ones
+            for seq in sorted(self.pending):
+                self.outbox.put_nowait(seq)
+            reader = asyncio.create_task(self.read(ws))
+            try:
+                if self.host.scenario == "offline":
+                    for tier in TIERS:
+                        self.collect(tier)
+                    await self.send_queued(ws, stop_when_empty=True)
+                    await asyncio.sleep(2)
+                    return
+                if self.args.saturate:
+                    await self.saturate(ws, deadline)
+                else:
+                    await asyncio.wait_for(
+                        self.send_queued(ws), max(0, deadline - time.monotonic())
+                    )
+            except TimeoutError:
+                return
+            finally:
+                reader.cancel()
+
+    async def send_queued(self, ws, stop_when_empty: bool = False) -> None:
+        while True:
+            if stop_when_empty and self.outbox.empty():
+                return
+            seq = await self.outbox.get()
+            if seq not in self.pending:
+                continue
+            _, text = self.pending[seq]
+            self.pending[seq] = (time.perf_counter(), text)
+            await ws.send(text)
+
+    async def saturate(self, ws, deadline: float) -> None:
+        window = asyncio.Semaphore(self.args.in_flight)
+        self.window = window
+        while time.monotonic() < deadline:
+            await window.acquire()
+            self.collect("fast")
+            seq = self.outbox.get_nowait()
+            _, text = self.pending[seq]
+            self.pending[seq] = (time.perf_counter(), text)
+            await ws.send(text)
+
+    async def read(self, ws) -> None:
+        async for message in ws:
+            reply = json.loads(message)
+            seq = reply.get("seq")
+            sent = self.pending.pop(seq, None)
+            if sent is None:
+                continue
+            if reply["type"] == "ack":
+                self.stats.acked += 1
+                self.stats.latencies.append(time.perf_counter() - sent[0])
+            else:
+                self.stats.nacked += 1
+                print(f"{self.name}: nack {reply.get('error')}", file=sys.stderr)
+            if self.args.saturate:
+                self.window.release()
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def main(args) -> dict:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    lines = [line.split() for line in Path(args.tokens).read_text().splitlines() if line.strip()]
+    if args.hosts:
+        lines = lines[: args.hosts]
+    intervals = {"fast": args.fast, "medium": args.medium, "slow": args.slow}
+    stats = Stats()
+    deadline = time.monotonic() + args.duration
+    agents = [
+        SimulatedAgent(
+            args.url,
+            parts[0],
+            parts[1],
+            parts[2] if len(parts) > 2 else "healthy",
+            i,
+            intervals,
+            stats,
+            args,
+        )  # fmt: skip
+        for i, parts in enumerate(lines)
+    ]
+    if args.backfill_hours:
+        for agent in agents:
+            if agent.host.scenario != "offline":
+                agent.backfill(args.backfill_hours, args.backfill_step)
+    started = time.monotonic()
+    await asyncio.gather(*(agent.run(deadline) for agent in agents))
+    elapsed = time.monotonic() - started
+    ms = [v * 1000 for v in stats.latencies[args.skip :]] if stats.latencies else []
+    return {
+        "hosts": len(agents),
+        "duration_s": round(elapsed, 1),
+        "joined": stats.joined,
+        "acked": stats.acked,
+        "acked_per_s": round(stats.acked / elapsed, 1) if elapsed else None,
+        "nacked": stats.nacked,
+        "reconnects": stats.reconnects,
+        "closes": stats.closes,
+        "ack_ms_p50": round(statistics.median(ms), 1) if ms else None,
+        "ack_ms_p99": round(percentile(ms, 99), 1) if ms else None,
+        "ack_ms_max": round(max(ms), 1) if ms else None,
+    }
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--url", required=True)
+    p.add_argument("--tokens", required=True, help="file: name token [scenario] per line")
+    p.add_argument("--hosts", type=int, default=0, help="use only the first N hosts")
+    p.add_argument("--duration", type=float, default=60)
+    p.add_argument("--fast", type=float, default=30)
+    p.add_argument("--medium", type=float, default=300)
+    p.add_argument("--slow", type=float, default=1800)
+    p.add_argument("--saturate", action="store_true", help="send fast samples back to back")
+    p.add_argument("--in-flight", type=int, default=4, help="unacked samples per host (--saturate)")
+    p.add_argument("--static-payloads", action="store_true", help="build each payload once")
+    p.add_argument("--backfill-hours", type=float, default=0, help="send this much history first")
+    p.add_argument(
+        "--backfill-step", type=float, default=300, help="seconds between history samples"
+    )
+    p.add_argument("--skip", type=int, default=0, help="ignore the first N latencies (warm-up)")
+    return p
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(main(parser().parse_args())), indent=2))

@@ -1,0 +1,53 @@
+"""Screenshots of the demo for the README: `scripts/demo` running, then
+    .venv/bin/python scripts/screenshots.py [--url http://127.0.0.1:8000]
+writes docs/screenshots/*.png (desktop 1366 px and phone 390 px wide)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dashboard.tests.browser import launch  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+PAGES = [
+    ("overview", "/", None),
+    ("host-degraded", "/hosts/pve-bravo/", "#charts[data-drawn=yes]"),
+    ("host-healthy", "/hosts/pve-alpha/", "#charts[data-drawn=yes]"),
+    ("search", "/vms/?q=nginx", None),
+]
+
+
+def main(url: str, password: str) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        context = launch(playwright)
+        page = context.new_page()
+        page.goto(url + "/login/")
+        page.fill("input[name=username]", "admin")
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(url + "/")
+        for width, height, suffix in ((1366, 900, "desktop"), (390, 844, "phone")):
+            page.set_viewport_size({"width": width, "height": height})
+            for name, path, ready in PAGES:
+                page.goto(url + path)
+                if ready:
+                    page.wait_for_selector(ready, timeout=15000)
+                page.wait_for_timeout(300)
+                page.screenshot(path=OUT / f"{name}-{suffix}.png", full_page=suffix == "desktop")
+        context.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--password", default="demo")
+    args = parser.parse_args()
+    main(args.url.rstrip("/"), args.password)
