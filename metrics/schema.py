@@ -169,7 +169,7 @@ POOL = obj(
         "fragmentation_pct": n_pct,
         "capacity_pct": n_pct,
         "errors": obj({"read": integer, "write": integer, "checksum": integer}),
-        "data_errors": integer,
+        "data_errors": n_int,  # null: zpool did not say (text output without "errors:")
         "vdevs": integer,
         "degraded_vdevs": integer,
         "scan": obj(

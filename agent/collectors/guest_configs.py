@@ -95,7 +95,7 @@ def summarize(vmid: int, guest_type: str, config: Mapping[str, Any]) -> dict[str
     return {
         "vmid": vmid,
         "type": guest_type,
-        "name": None if name is None else to_str(name, f"{where}: name"),
+        "name": default_name(vmid, guest_type) if name is None else to_str(name, f"{where}: name"),
         "cores": None if cores is None else to_int(cores, f"{where}: cores"),
         "memory": _memory(config.get("memory"), where),
         "disks": _disks(config, _QEMU_DISK if qemu else _LXC_DISK, qemu, where),
@@ -235,11 +235,16 @@ def _natural(key: str) -> tuple[str, int]:
     return (match.group(1), int(match.group(2)) if match.group(2) else -1)
 
 
+def default_name(vmid: int, guest_type: str) -> str:
+    """What Proxmox shows for a guest whose config names none (the protocol needs a string)."""
+    return f"VM {vmid}" if guest_type == "qemu" else f"CT{vmid}"
+
+
 def _unreadable(vmid: int, guest_type: str, reason: str) -> dict[str, Any]:
     return {
         "vmid": vmid,
         "type": guest_type,
-        "name": None,
+        "name": default_name(vmid, guest_type),
         "cores": None,
         "memory": None,
         "disks": [],

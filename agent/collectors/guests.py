@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.collectors.guest_configs import default_name
 from agent.collectors.pve import (
     load_json,
     node_name,
@@ -71,7 +72,9 @@ def _guest(entry: dict[str, Any]) -> dict[str, Any]:
     guest: dict[str, Any] = {
         "vmid": vmid,
         "type": entry["type"],
-        "name": None if name is None else to_str(name, f"{where}: name"),
+        "name": default_name(vmid, entry["type"])
+        if name is None
+        else to_str(name, f"{where}: name"),
         "status": to_str(entry.get("status", "unknown"), f"{where}: status"),
         "uptime_s": to_int(entry.get("uptime", 0), f"{where}: uptime"),
         "cpu_percent": round(100.0 * to_float(entry.get("cpu", 0), f"{where}: cpu"), 2),

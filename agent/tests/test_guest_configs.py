@@ -65,9 +65,10 @@ def test_pve81_template_config():
     assert result["macs"] == ["bc:24:11:a4:a0:3e"]
 
 
-def test_pve9_cloudinit_efi_config_without_name():
+def test_pve9_cloudinit_efi_config_without_name_gets_the_name_proxmox_shows():
     result = summary("api-qemu-config-pve9-cloudinit-efi-ovmf")
-    assert result["name"] is None
+    # the protocol's name is a string: a null one would get the whole sample nacked
+    assert result["name"] == f"VM {result['vmid']}"
     assert (result["cores"], result["memory"], result["onboot"]) == (4, 4 * GIB, True)
     assert result["disks"] == [
         {"key": "efidisk0", "storage": "local-zfs", "size": 1 * MIB},
@@ -304,7 +305,7 @@ def test_collect_reads_configs_and_asks_only_running_agents(tmp_path, monkeypatc
     assert result[109]["name"] == "test-container"
     assert result[104]["template"] is True
     assert result[108]["config_error"] == "guest config: no `key: value` line"
-    assert result[108]["name"] is None
+    assert result[108]["name"] == "VM 108"
     for vmid in (104, 105, 106):
         assert result[vmid]["ips"] == [] and "ips_error" not in result[vmid]
 
