@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from hosts.models import Host
+from metrics.models import HostSummary
 from metrics.status import Thresholds, Verdict, evaluate
 
 LEVELS = ("critical", "warning", "offline", "ok")
@@ -39,18 +40,41 @@ class Card:
         return self.fast.get("guests") or {}
 
     @property
+    def html(self):
+        from dashboard.cards import render
+
+        return render(self)
+
+    @property
     def mem_pct(self) -> float | None:
         mem = self.metrics.get("mem") or {}
         return 100.0 * mem["used"] / mem["total"] if mem.get("total") else None
 
 
+# host id -> (HostSummary.updated_at, facts). Decoding the facts of a thousand hosts costs more
+# than the rest of the overview; between two refreshes only the hosts that sent a sample
+# changed, so each process keeps the decoded facts and re-reads only those.
+_facts_cache: dict[int, tuple[datetime, dict]] = {}
+
+
+def _facts(versions: dict[int, datetime]) -> dict[int, dict]:
+    stale = [pk for pk, at in versions.items() if _facts_cache.get(pk, (None,))[0] != at]
+    for start in range(0, len(stale), 500):
+        rows = HostSummary.objects.filter(host_id__in=stale[start : start + 500])
+        for pk, at, facts in rows.values_list("host_id", "updated_at", "facts"):
+            _facts_cache[pk] = (at, facts)
+    for pk in set(_facts_cache) - set(versions):
+        del _facts_cache[pk]  # the host is gone
+    return {pk: _facts_cache[pk][1] for pk in versions if pk in _facts_cache}
+
+
 def cards(now: datetime, thresholds: Thresholds | None = None) -> list[Card]:
     thresholds = thresholds or Thresholds.from_settings()
-    hosts = Host.objects.select_related("summary").defer("token_hash", "connection_id", "server_id")
+    hosts = Host.objects.defer("token_hash", "connection_id", "server_id").order_by()
+    facts_by_host = _facts(dict(HostSummary.objects.values_list("host_id", "updated_at")))
     result = []
     for host in hosts:
-        summary = getattr(host, "summary", None)
-        facts = summary.facts if summary is not None else {}
+        facts = facts_by_host.get(host.pk, {})
         verdict = evaluate(
             host.status, host.last_seen_at, host.clock_skew_s, facts, now, thresholds
         )

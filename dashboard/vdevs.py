@@ -88,3 +88,22 @@ def _int(value) -> int | None:
     if isinstance(value, str) and value.isdigit():
         return int(value)
     return None
+
+
+def text_config(status_text: str | None, pool: str) -> str:
+    """The `config:` block of one pool from `zpool status` text (OpenZFS before 2.3)."""
+    if not isinstance(status_text, str):
+        return ""
+    lines, inside, mine = [], False, False
+    for line in status_text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("pool:"):
+            mine = stripped.split(":", 1)[1].strip() == pool
+            inside = False
+        elif mine and stripped.startswith("config:"):
+            inside = True
+        elif mine and inside and stripped.startswith("errors:"):
+            break
+        elif inside and mine:
+            lines.append(line.rstrip())
+    return "\n".join(lines).strip("\n")

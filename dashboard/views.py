@@ -93,7 +93,8 @@ def host_detail(request: HttpRequest, name: str) -> HttpResponse:
     sort = request.GET.get("sort", "name")
     sort = sort if sort in GUEST_SORTS else "name"
     compact_pools = {p["name"]: p for p in (facts.get("fast") or {}).get("pools", [])}
-    raw_status = ((fast.get("zfs_pools") or {}).get("raw") or {}).get("status")
+    raw = (fast.get("zfs_pools") or {}).get("raw") or {}
+    raw_status = raw.get("status")
     pools = [
         {
             **pool,
@@ -102,6 +103,7 @@ def host_detail(request: HttpRequest, name: str) -> HttpResponse:
                 "last_scrub_end", pool.get("last_scrub_end")
             ),
             "tree": vdevs.tree(raw_status, pool["name"]),
+            "config_text": vdevs.text_config(raw.get("status_text"), pool["name"]),
         }
         for pool in (fast.get("zfs_pools") or {}).get("pools", [])
     ]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from django import template
 from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -44,13 +45,15 @@ def ratio_pct(used, total) -> float | None:
 
 @register.filter
 def duration(seconds) -> str:
-    """3725 → "1 h 2 min"; 200000 → "2 d 7 h"."""
+    """3725 → "1 h 2 min"; 200000 → "2 d 7 h"; from ten days on just the days."""
     if seconds is None or seconds == "":
         return "–"
     seconds = int(float(seconds))
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
+    if days >= 10:
+        return f"{days} d"
     if days:
         return f"{days} d {hours} h"
     if hours:
@@ -91,7 +94,7 @@ def ago(value) -> str:
     """A <time> element: "3 min ago", the absolute UTC time on hover."""
     moment = to_datetime(value)
     if moment is None:
-        return format_html('<span class="muted">never</span>')
+        return mark_safe('<span class="muted">never</span>')
     absolute = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return format_html(
         '<time datetime="{}" title="{}">{}</time>',
