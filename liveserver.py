@@ -146,6 +146,18 @@ class LiveServer:
         with sqlite3.connect(self.db_path, timeout=20) as db:
             return db.execute(sql, params).fetchall()
 
+    def payloads(self, tier: str) -> list[dict]:
+        """The stored samples of a tier, decoded ({"data", "errors"}), oldest first."""
+        from metrics import codec
+
+        rows = self.query(
+            "SELECT s.body, k.data FROM metrics_sample s"
+            " LEFT JOIN metrics_keyframe k ON k.id = s.keyframe_id"
+            " WHERE s.tier = ? ORDER BY s.collected_at",
+            tier,
+        )
+        return [codec.decode(body, keyframe) for body, keyframe in rows]
+
     def drop(self) -> None:
         """Remove the server's PostgreSQL database (SQLite files go with the temp folder)."""
         if self.postgres_url and not self.shared:

@@ -6,6 +6,7 @@ index and the host's own fields. The caller acks only after it returns.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,10 +15,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from hosts.models import Host
-from metrics import summary
-from metrics.models import Guest, HostSummary, LatestSample, MetricPoint, Sample
+from metrics import codec, summary
+from metrics.models import Guest, HostSummary, Keyframe, LatestSample, MetricPoint, Sample
 from metrics.schema import parse_time
 
+# Samples are compressed against a keyframe of their host and tier that is at most this old.
+KEYFRAME_EVERY = timedelta(hours=1)
 # A latest sample from further in the future than this (a clock that was wrong and has been
 # corrected) no longer blocks newer samples from becoming the latest.
 FUTURE_TOLERANCE = timedelta(seconds=60)
@@ -53,19 +56,7 @@ def ingest(
         host = Host.objects.select_for_update().filter(pk=host_id).first()
         if host is None or host.token_hash != token_hash:
             raise TokenRevoked
-        try:
-            with transaction.atomic():
-                Sample.objects.create(
-                    host_id=host_id,
-                    tier=tier,
-                    collected_at=collected_at,
-                    received_at=received_at,
-                    payload={"data": data, "errors": errors},
-                )
-        except IntegrityError:
-            created = False
-        else:
-            created = True
+        created = _store_sample(host_id, tier, collected_at, received_at, data, errors)
 
         if created and tier == "fast" and "host" in data:
             _add_metric_point(host_id, collected_at, data["host"])
@@ -87,6 +78,62 @@ def ingest(
             ]
         )
     return Stored(created=created, latest=latest)
+
+
+def _store_sample(
+    host_id: int,
+    tier: str,
+    collected_at: datetime,
+    received_at: datetime,
+    data: dict,
+    errors: dict,
+) -> bool:
+    """Store the sample compressed against its hour's keyframe; False if it was there already."""
+    text = codec.dumps({"data": data, "errors": errors})
+    current = (
+        Keyframe.objects.filter(host_id=host_id, tier=tier)
+        .order_by("-created_at")
+        .values_list("id", "created_at")
+        .first()
+    )
+    if current is None or received_at - current[1] >= KEYFRAME_EVERY:
+        keyframe = Keyframe.objects.create(
+            host_id=host_id, tier=tier, created_at=received_at, data=codec.compress(text)
+        )
+        _keyframe_texts[keyframe.pk] = text
+        keyframe_id, dictionary = keyframe.pk, text
+    else:
+        keyframe_id, dictionary = current[0], _keyframe_text(current[0])
+    try:
+        with transaction.atomic():
+            Sample.objects.create(
+                host_id=host_id,
+                tier=tier,
+                collected_at=collected_at,
+                received_at=received_at,
+                keyframe_id=keyframe_id,
+                body=codec.compress(text, dictionary),
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+# The JSON text of recent keyframes by id, so most samples need no extra read to compress.
+_keyframe_texts: OrderedDict[int, bytes] = OrderedDict()
+KEYFRAME_CACHE = 512
+
+
+def _keyframe_text(keyframe_id: int) -> bytes:
+    text = _keyframe_texts.get(keyframe_id)
+    if text is None:
+        stored = Keyframe.objects.values_list("data", flat=True).get(pk=keyframe_id)
+        text = codec.decompress(bytes(stored))
+    _keyframe_texts[keyframe_id] = text
+    _keyframe_texts.move_to_end(keyframe_id)
+    while len(_keyframe_texts) > KEYFRAME_CACHE:
+        _keyframe_texts.popitem(last=False)
+    return text
 
 
 def _update_latest(

@@ -9,6 +9,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from hosts.models import Host
+from metrics import codec
 
 TIERS = ("fast", "medium", "slow")
 
@@ -41,13 +42,55 @@ class PrunableQuerySet(models.QuerySet):
         return deleted
 
 
-class Sample(models.Model):
+class KeyframeQuerySet(models.QuerySet):
+    def prune(self, before: datetime, chunk: int = 1000, should_stop=lambda: False) -> int:
+        """Delete keyframes older than `before` that no stored sample is compressed against."""
+        deleted = 0
+        unused = self.filter(created_at__lt=before).exclude(
+            models.Exists(Sample.objects.filter(keyframe=models.OuterRef("pk")))
+        )
+        while not should_stop():
+            with transaction.atomic():
+                ids = list(unused.order_by().values_list("id", flat=True)[:chunk])
+                if not ids:
+                    break
+                count, _ = Keyframe.objects.filter(id__in=ids).delete()
+            deleted += count
+        return deleted
+
+
+class Keyframe(models.Model):
+    """A sample's JSON text that later samples of its host and tier are compressed against."""
+
     host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="+")
+    tier = models.CharField(max_length=6, choices=Tier.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    data = models.BinaryField()  # zstd of the JSON text, without dictionary
+
+    objects = KeyframeQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # ingest: the newest keyframe of a host and tier
+            models.Index(fields=["host", "tier", "created_at"], name="keyframe_current"),
+            # retention: keyframes older than the window that no sample needs any more
+            models.Index(fields=["created_at"], name="keyframe_created_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"keyframe {self.tier} of {self.host_id} from {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Sample(models.Model):
+    # no index of its own: the unique constraint's index starts with the host
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="+", db_index=False)
     tier = models.CharField(max_length=6, choices=Tier.choices)
     collected_at = models.DateTimeField()
     received_at = models.DateTimeField(default=timezone.now)
-    # {"data": {...}, "errors": {...}} exactly as the agent sent them.
-    payload = models.JSONField()
+    # {"data": {...}, "errors": {...}} exactly as the agent sent them, compressed against the
+    # keyframe (metrics/codec.py); read it as `sample.payload`.
+    keyframe = models.ForeignKey(Keyframe, on_delete=models.PROTECT, null=True, related_name="+")
+    body = models.BinaryField()
 
     objects = PrunableQuerySet.as_manager()
 
@@ -66,6 +109,10 @@ class Sample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.host_id} {self.tier} {self.collected_at:%Y-%m-%dT%H:%M:%SZ}"
+
+    @property
+    def payload(self) -> dict:
+        return codec.decode(self.body, self.keyframe.data if self.keyframe_id else None)
 
 
 class LatestSample(models.Model):
@@ -167,7 +214,8 @@ class HostSummary(models.Model):
 class MetricPoint(models.Model):
     """CPU, memory and load of one fast sample, for the host charts without reading payloads."""
 
-    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="+")
+    # no index of its own: the unique constraint's index starts with the host
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="+", db_index=False)
     collected_at = models.DateTimeField()
     cpu_percent = models.FloatField(null=True)
     mem_used = models.BigIntegerField(null=True)

@@ -412,8 +412,7 @@ def test_samples_too_large_for_the_server_are_stored_without_raw_output(
     agent = agent_process(server.url, token, "pve-fake")
 
     def fast_payloads():
-        rows = server.query("SELECT payload FROM metrics_sample WHERE tier = 'fast'")
-        return [json.loads(payload) for (payload,) in rows]
+        return server.payloads("fast")
 
     agent.wait_for(lambda: len(fast_payloads()) >= 3, what="fast samples stored")
     for payload in fast_payloads():

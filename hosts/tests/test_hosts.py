@@ -194,7 +194,7 @@ def test_deleting_a_host_deletes_its_samples(admin_client):
     from metrics.models import Sample
 
     host = Host.objects.create(name="pve1")
-    Sample.objects.create(host=host, tier="fast", collected_at=timezone.now(), payload={})
+    Sample.objects.create(host=host, tier="fast", collected_at=timezone.now(), body=b"")
     response = admin_client.post(f"/admin/hosts/host/{host.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not Host.objects.exists() and not Sample.objects.exists()

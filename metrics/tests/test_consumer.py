@@ -196,7 +196,9 @@ async def test_deleting_a_host_closes_its_agent(make_host, connect_agent):
 
 
 def stored_samples(name="pve1"):
-    return list(Sample.objects.filter(host__name=name).order_by("collected_at"))
+    return list(
+        Sample.objects.filter(host__name=name).select_related("keyframe").order_by("collected_at")
+    )
 
 
 async def test_sample_is_acked_after_it_is_committed(make_host, connect_agent):

@@ -85,7 +85,7 @@ def test_never_connected_and_offline_hosts_are_left_alone():
 def make_samples(host, ages_h):
     now = timezone.now()
     Sample.objects.bulk_create(
-        Sample(host=host, tier="fast", collected_at=now - timedelta(hours=age), payload={})
+        Sample(host=host, tier="fast", collected_at=now - timedelta(hours=age), body=b"")
         for age in ages_h
     )
 

@@ -1,0 +1,48 @@
+"""How samples are stored: compressed JSON, against an hourly keyframe of the same host and tier.
+
+Consecutive samples of one host differ in little more than their numbers (CPU of fifty guests,
+pool allocation, counters), and most of a fast sample is raw `zpool` output that rarely changes
+at all. Compressed with zstd alone, a day of fast samples from a host with 50 guests and three
+pools takes ~14 MB; compressed with the host's own sample from the start of the hour as
+dictionary it takes ~2.6 MB (bench: docs/benchmarks.md). Decoding a sample needs only its
+keyframe, never a chain of earlier samples.
+
+No Django here: benchmarks and tests decode rows read straight from the database.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+import zstandard
+
+LEVEL = 3
+
+
+def dumps(value) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def compress(text: bytes, dictionary: bytes | None = None) -> bytes:
+    if dictionary is None:
+        return zstandard.ZstdCompressor(level=LEVEL).compress(text)
+    return zstandard.ZstdCompressor(level=LEVEL, dict_data=_dictionary(dictionary)).compress(text)
+
+
+def decompress(body: bytes, dictionary: bytes | None = None) -> bytes:
+    if dictionary is None:
+        return zstandard.ZstdDecompressor().decompress(body)
+    return zstandard.ZstdDecompressor(dict_data=_dictionary(dictionary)).decompress(body)
+
+
+def decode(body: bytes, keyframe: bytes | None = None) -> dict:
+    """A stored sample's {"data", "errors"}; `keyframe` is the keyframe row's stored bytes."""
+    dictionary = decompress(bytes(keyframe)) if keyframe is not None else None
+    return json.loads(decompress(bytes(body), dictionary))
+
+
+@lru_cache(maxsize=256)
+def _dictionary(content: bytes) -> zstandard.ZstdCompressionDict:
+    # The same keyframe serves every sample of its hour: build its dictionary once.
+    return zstandard.ZstdCompressionDict(content, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
