@@ -56,11 +56,12 @@ def ingest(
         host = Host.objects.select_for_update().filter(pk=host_id).first()
         if host is None or host.token_hash != token_hash:
             raise TokenRevoked
-        created = _store_sample(host_id, tier, collected_at, received_at, data, errors)
+        text = codec.dumps({"data": data, "errors": errors})
+        created = _store_sample(host_id, tier, collected_at, received_at, text)
 
         if created and tier == "fast" and "host" in data:
             _add_metric_point(host_id, collected_at, data["host"])
-        latest = created and _update_latest(host, tier, collected_at, received_at, data, errors)
+        latest = created and _update_latest(host, tier, collected_at, received_at, text, errors)
         if latest:
             _update_derived(host, tier, data)
             _update_summary(host, tier, data, errors, collected_at, received_at)
@@ -81,15 +82,9 @@ def ingest(
 
 
 def _store_sample(
-    host_id: int,
-    tier: str,
-    collected_at: datetime,
-    received_at: datetime,
-    data: dict,
-    errors: dict,
+    host_id: int, tier: str, collected_at: datetime, received_at: datetime, text: bytes
 ) -> bool:
     """Store the sample compressed against its hour's keyframe; False if it was there already."""
-    text = codec.dumps({"data": data, "errors": errors})
     current = (
         Keyframe.objects.filter(host_id=host_id, tier=tier)
         .order_by("-created_at")
@@ -141,7 +136,7 @@ def _update_latest(
     tier: str,
     collected_at: datetime,
     received_at: datetime,
-    data: dict,
+    text: bytes,
     errors: dict,
 ) -> bool:
     # Only the time of the current latest is read: decoding its data would cost as much as
@@ -155,7 +150,7 @@ def _update_latest(
             tier=tier,
             collected_at=collected_at,
             received_at=received_at,
-            data=data,
+            body=codec.compress(text),
             errors=errors,
         )
         return True
@@ -165,7 +160,10 @@ def _update_latest(
     if not (newer or current_from_future):
         return False  # an older sample, resent after a reconnect
     LatestSample.objects.filter(id=current_id).update(
-        collected_at=collected_at, received_at=received_at, data=data, errors=errors
+        collected_at=collected_at,
+        received_at=received_at,
+        body=codec.compress(text),
+        errors=errors,
     )
     return True
 
@@ -215,12 +213,15 @@ def _update_derived(host: Host, tier: str, data: dict) -> None:
 
 
 RUNTIME_FIELDS = ("type", "name", "status", "template", "cpus", "maxmem")
-CONFIG_FIELDS = ("name", "cores", "memory", "ips", "macs", "tags", "os")
 
 
 def _index_guest_runtime(host: Host, guests: list[dict]) -> None:
     """The fast tier lists every guest: add new ones, update changed ones, drop those gone."""
-    existing = {g.vmid: g for g in Guest.objects.filter(host=host)}
+    # Only the compared columns are read: this runs for every fast sample of every host.
+    existing = {
+        row[0]: row[1:]
+        for row in Guest.objects.filter(host=host).values_list("vmid", *RUNTIME_FIELDS)
+    }
     seen = set()
     for item in guests:
         vmid = item["vmid"]
@@ -233,7 +234,8 @@ def _index_guest_runtime(host: Host, guests: list[dict]) -> None:
             "cpus": item["cpus"],
             "maxmem": item["maxmem"],
         }
-        _save_if_changed(host, existing.get(vmid), vmid, values)
+        if existing.get(vmid) != tuple(values[k] for k in RUNTIME_FIELDS):
+            _save(host, Guest.objects.filter(host=host, vmid=vmid).first(), vmid, values)
     gone = [vmid for vmid in existing if vmid not in seen]
     if gone:
         Guest.objects.filter(host=host, vmid__in=gone).delete()
@@ -254,13 +256,12 @@ def _index_guest_configs(host: Host, configs: list[dict]) -> None:
         }
         if guest is None:
             values["type"] = item["type"]
-        _save_if_changed(host, guest, item["vmid"], values)
+        elif all(getattr(guest, k) == v for k, v in values.items()):
+            continue  # most medium samples change nothing in the index
+        _save(host, guest, item["vmid"], values)
 
 
-def _save_if_changed(host: Host, guest: Guest | None, vmid: int, values: dict) -> None:
-    """Most samples change nothing in the index: write only the rows that differ."""
-    if guest is not None and all(getattr(guest, k) == v for k, v in values.items()):
-        return
+def _save(host: Host, guest: Guest | None, vmid: int, values: dict) -> None:
     guest = guest or Guest(host=host, vmid=vmid)
     for key, value in values.items():
         setattr(guest, key, value)

@@ -122,7 +122,8 @@ class LatestSample(models.Model):
     tier = models.CharField(max_length=6, choices=Tier.choices)
     collected_at = models.DateTimeField()
     received_at = models.DateTimeField()
-    data = models.JSONField(default=dict)
+    # the sample's {"data", "errors"} JSON, zstd-compressed: the text ingest encoded once already
+    body = models.BinaryField()
     errors = models.JSONField(default=dict)
 
     class Meta:
@@ -132,6 +133,10 @@ class LatestSample(models.Model):
 
     def __str__(self) -> str:
         return f"latest {self.tier} of {self.host_id}"
+
+    @property
+    def data(self) -> dict:
+        return codec.decode(self.body)["data"]
 
 
 class Guest(models.Model):

@@ -295,7 +295,30 @@ def _validate(frame: dict[str, Any]) -> None:
 
 
 def _check_depth_and_numbers(value: Any, path: str) -> None:
-    """Walk everything, raw command output included: no NaN/infinity, no absurd nesting."""
+    """Walk everything, raw command output included: no NaN/infinity, no absurd nesting.
+
+    The walk runs on every sample (thousands of values in raw `zpool` output), so it first
+    only answers "is anything wrong"; the path of the problem is searched only when it is.
+    """
+    if not _fine(value, 1):
+        _locate(value, path)
+
+
+def _fine(value: Any, depth: int) -> bool:
+    if depth > MAX_DEPTH:
+        return False
+    items = value.values() if type(value) is dict else value if type(value) is list else ()
+    for item in items:
+        kind = type(item)
+        if kind is dict or kind is list:
+            if not _fine(item, depth + 1):
+                return False
+        elif kind is float and not math.isfinite(item):
+            return False
+    return True
+
+
+def _locate(value: Any, path: str) -> None:
     stack = [(value, path, 1)]
     while stack:
         item, where, depth = stack.pop()

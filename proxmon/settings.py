@@ -80,10 +80,10 @@ try:
     _database = dj_database_url.parse(DATABASE_URL)
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL: {exc}") from exc
-if _database["ENGINE"] == "django.db.backends.postgresql":
-    # reuse connections for a minute: the agent consumer writes every few milliseconds
-    _database["CONN_MAX_AGE"] = env.integer("PROXMON_DB_CONN_MAX_AGE", 60)
-    _database["CONN_HEALTH_CHECKS"] = True
+# Reuse connections for a minute: the agent consumer writes every few milliseconds, and opening
+# a connection (SQLite: with its PRAGMAs) for each sample costs more than storing it.
+_database["CONN_MAX_AGE"] = env.integer("PROXMON_DB_CONN_MAX_AGE", 60)
+_database["CONN_HEALTH_CHECKS"] = True
 if _database["ENGINE"] == "django.db.backends.sqlite3":
     _database["OPTIONS"] = {
         # WAL lets the pages read while the agent consumer writes; synchronous=FULL because an
