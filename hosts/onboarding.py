@@ -36,7 +36,7 @@ def install_steps(url: str, host: str, token: str) -> str:
     """Shell commands, run as root on the Proxmox host, that install and start the agent."""
     return (
         "# on the Proxmox host, as root, with proxmon-agent and proxmon-agent.service\n"
-        "# (from the proxmon release or `make agent`) in the current directory:\n"
+        "# (built on the proxmon server with scripts/build-agent) in the current directory:\n"
         "install -m 0755 proxmon-agent /usr/local/bin/proxmon-agent\n"
         "install -d -m 0700 /etc/proxmon\n"
         "umask 077\n"
