@@ -340,8 +340,13 @@ def agent_process(tmp_path):
             process.process.wait()
 
 
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T")).replace(tzinfo=UTC)
+def _time(value: str | datetime) -> datetime:
+    """A timestamp as the database driver returns it: text from SQLite, datetime from psycopg."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    return datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T")).replace(
+        tzinfo=UTC
+    )
 
 
 def stored(server, host: str) -> set[tuple[str, datetime]]:
