@@ -22,7 +22,7 @@ class Tier(models.TextChoices):
 
 class PrunableQuerySet(models.QuerySet):
     def prune(self, before: datetime, chunk: int = 1000, should_stop=lambda: False) -> int:
-        """Delete rows collected before `before`, `chunk` rows per transaction.
+        """Delete the rows `expired(before)` selects, `chunk` rows per transaction.
 
         Small transactions keep SQLite's write lock short, so ingest never waits long.
         Returns how many were deleted; stops early when `should_stop()` says so.
@@ -30,33 +30,23 @@ class PrunableQuerySet(models.QuerySet):
         deleted = 0
         while not should_stop():
             with transaction.atomic():
-                ids = list(
-                    self.filter(collected_at__lt=before)
-                    .order_by()
-                    .values_list("id", flat=True)[:chunk]
-                )
+                ids = list(self.expired(before).order_by().values_list("id", flat=True)[:chunk])
                 if not ids:
                     break
                 count, _ = self.model.objects.filter(id__in=ids).delete()
             deleted += count
         return deleted
 
+    def expired(self, before: datetime) -> models.QuerySet:
+        return self.filter(collected_at__lt=before)
 
-class KeyframeQuerySet(models.QuerySet):
-    def prune(self, before: datetime, chunk: int = 1000, should_stop=lambda: False) -> int:
-        """Delete keyframes older than `before` that no stored sample is compressed against."""
-        deleted = 0
-        unused = self.filter(created_at__lt=before).exclude(
+
+class KeyframeQuerySet(PrunableQuerySet):
+    def expired(self, before: datetime) -> models.QuerySet:
+        """Keyframes older than `before` that no stored sample is compressed against."""
+        return self.filter(created_at__lt=before).exclude(
             models.Exists(Sample.objects.filter(keyframe=models.OuterRef("pk")))
         )
-        while not should_stop():
-            with transaction.atomic():
-                ids = list(unused.order_by().values_list("id", flat=True)[:chunk])
-                if not ids:
-                    break
-                count, _ = Keyframe.objects.filter(id__in=ids).delete()
-            deleted += count
-        return deleted
 
 
 class Keyframe(models.Model):

@@ -137,3 +137,19 @@ def test_prune_samples_rejects_a_bad_window():
 
     with pytest.raises(CommandError, match="at least 1"):
         call_command("prune_samples", "--older-than", "0")
+
+
+def test_prune_keeps_keyframes_that_stored_samples_still_need():
+    from metrics.models import Keyframe
+
+    host = Host.objects.create(name="pve1")
+    old = timezone.now() - timedelta(hours=60)
+    unused = Keyframe.objects.create(host=host, tier="fast", created_at=old, data=b"")
+    needed = Keyframe.objects.create(host=host, tier="fast", created_at=old, data=b"")
+    recent = Keyframe.objects.create(host=host, tier="fast", data=b"")
+    Sample.objects.create(
+        host=host, tier="fast", collected_at=timezone.now(), keyframe=needed, body=b""
+    )
+    assert Keyframe.objects.prune(timezone.now() - timedelta(hours=48)) == 1
+    assert set(Keyframe.objects.values_list("id", flat=True)) == {needed.id, recent.id}
+    assert not Keyframe.objects.filter(id=unused.id).exists()
