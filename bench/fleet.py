@@ -8,7 +8,8 @@ samples and resends them after reconnecting, as the real agent does. Payloads co
 bench/payloads.py (real captured outputs). With --saturate, every host sends fast samples
 back to back (a few in flight) to find the ingest ceiling.
 
-Prints a JSON report: samples acked, per second, ack latency percentiles, nacks, reconnects.
+Prints a JSON report: samples acked, per second, ack latency percentiles, nacks, reconnects,
+failed opening handshakes; with --ack-times also every ack as [sent s after start, ms].
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -42,7 +43,11 @@ class Stats:
     reconnects: int = 0
     joined: int = 0
     latencies: list[float] = field(default_factory=list)
+    acks: list[tuple[float, float]] = field(default_factory=list)  # (sent s after start, ms)
     closes: dict[int, int] = field(default_factory=dict)
+    handshake_failures: int = 0
+    first_handshake_failure: str | None = None
+    began: float = field(default_factory=time.perf_counter)
 
 
 def frame(seq: int, tier: str, collected_at: datetime, data_json: str) -> str:
@@ -102,6 +107,13 @@ class SimulatedAgent:
                 try:
                     await self.session(deadline)
                     backoff = 1.0
+                except InvalidHandshake as exc:
+                    # e.g. daphne refusing a connection its application did not accept in
+                    # time: the real agent backs off and retries, so does the simulator
+                    self.stats.handshake_failures += 1
+                    self.stats.first_handshake_failure = (
+                        self.stats.first_handshake_failure or str(exc)[:100]
+                    )
                 except (TimeoutError, OSError, ConnectionClosed) as exc:
                     code = getattr(getattr(exc, "rcvd", None), "code", None)
                     if code is not None:
@@ -177,8 +189,13 @@ class SimulatedAgent:
             if sent is None:
                 continue
             if reply["type"] == "ack":
+                now = time.perf_counter()
                 self.stats.acked += 1
-                self.stats.latencies.append(time.perf_counter() - sent[0])
+                self.stats.latencies.append(now - sent[0])
+                if self.args.ack_times:
+                    self.stats.acks.append(
+                        (round(sent[0] - self.stats.began, 2), round((now - sent[0]) * 1000, 1))
+                    )
             else:
                 self.stats.nacked += 1
                 print(f"{self.name}: nack {reply.get('error')}", file=sys.stderr)
@@ -223,7 +240,7 @@ async def main(args) -> dict:
     await asyncio.gather(*(agent.run(deadline) for agent in agents))
     elapsed = time.monotonic() - started
     ms = [v * 1000 for v in stats.latencies[args.skip :]] if stats.latencies else []
-    return {
+    report = {
         "hosts": len(agents),
         "duration_s": round(elapsed, 1),
         "joined": stats.joined,
@@ -235,7 +252,12 @@ async def main(args) -> dict:
         "ack_ms_p50": round(statistics.median(ms), 1) if ms else None,
         "ack_ms_p99": round(percentile(ms, 99), 1) if ms else None,
         "ack_ms_max": round(max(ms), 1) if ms else None,
+        "handshake_failures": stats.handshake_failures,
+        "first_handshake_failure": stats.first_handshake_failure,
     }
+    if args.ack_times:
+        report["acks"] = stats.acks
+    return report
 
 
 def parser() -> argparse.ArgumentParser:
@@ -255,6 +277,7 @@ def parser() -> argparse.ArgumentParser:
         "--backfill-step", type=float, default=300, help="seconds between history samples"
     )
     p.add_argument("--skip", type=int, default=0, help="ignore the first N latencies (warm-up)")
+    p.add_argument("--ack-times", action="store_true", help="report every ack: [sent s, ms]")
     return p
 
 

@@ -60,53 +60,6 @@ with open({path!r}, "w") as out:
 """
 
 
-# bench/fleet.py's main(), run as it is, with two additions: the moment each acked sample was
-# sent is noted next to its latency (the fleet reports percentiles over the whole run only),
-# and a failed opening handshake (daphne drops a connection the application has not accepted
-# within 5 s) counts and reconnects with backoff, as agent/reporter.py does, instead of ending
-# the fleet (bench/fleet.py catches OSError, TimeoutError and ConnectionClosed only).
-# Prints {"report", "acks": [[sent s, ms], ...], "handshake_failures", "began_unix"}.
-FLEET_WITH_TIMES = """
-import asyncio, json, sys, time
-from websockets.exceptions import InvalidHandshake
-from bench import fleet
-
-acks = []  # (sent, latency) in seconds since the fleet started
-failures = []
-
-
-class Timed(list):
-    def append(self, latency):
-        super().append(latency)
-        acks.append((round(time.perf_counter() - latency - began, 2), round(latency * 1000, 1)))
-
-
-class Stats(fleet.Stats):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.latencies = Timed()
-
-
-class Connect(fleet.connect):
-    async def __aenter__(self):
-        try:
-            return await super().__aenter__()
-        except InvalidHandshake as exc:
-            failures.append(str(exc)[:100])
-            raise OSError(f"opening handshake failed: {exc}") from exc
-
-
-fleet.Stats = Stats
-fleet.connect = Connect
-sys.argv[0] = "bench.fleet"
-began, began_unix = time.perf_counter(), time.time()
-report = asyncio.run(fleet.main(fleet.parser().parse_args()))
-print(json.dumps({"report": report, "acks": acks, "handshake_failures": len(failures),
-                  "first_handshake_failure": failures[0] if failures else None,
-                  "began_unix": began_unix}))
-"""
-
-
 def raise_fd_limit() -> int:
     """Soft limit up to the hard one; child processes (server, fleet) inherit it."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -154,17 +107,9 @@ print(round(time.perf_counter() - began, 1))
 
 def warm(server: LiveServer, tokens: Path) -> float:
     """Run WARM for the hosts of a tokens file; returns its seconds."""
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "shell", "-c", WARM.format(tokens=str(tokens))],
-        env=server.env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,
+    return float(
+        server.manage("shell", "-c", WARM.format(tokens=str(tokens)), timeout=1800).split()[-1]
     )
-    if result.returncode != 0:
-        raise RuntimeError(f"warm-up failed:\n{result.stderr[-3000:]}")
-    return float(result.stdout.split()[-1])
 
 
 def rss_mb(pid: int) -> float | None:
@@ -451,7 +396,8 @@ def main(argv: list[str] | None = None) -> dict:
         time.sleep(2)  # settle: the liveness thread's first round, imports done
         report["server_rss_mb_idle"] = rss_mb(server.process.pid)
         command = [
-            sys.executable, "-c", FLEET_WITH_TIMES, "--url", server.url, "--tokens", str(tokens),
+            sys.executable, "-m", "bench.fleet", "--ack-times", "--url", server.url,
+            "--tokens", str(tokens),
             "--duration", str(args.duration), "--fast", str(args.fast),
             "--medium", str(medium), "--slow", str(slow), "--skip", str(args.skip),
         ]  # fmt: skip
@@ -486,11 +432,11 @@ def main(argv: list[str] | None = None) -> dict:
         monitor.stop()
         if fleet_error is None and fleet.returncode != 0:
             raise RuntimeError(f"fleet failed ({fleet.returncode}):\n{err[-3000:]}")
-        printed = json.loads(out) if fleet_error is None else {}
-        result, acks = printed.get("report", {}), printed.get("acks", [])
-        if printed.get("handshake_failures"):
-            report["handshake_failures"] = printed["handshake_failures"]
-            report["first_handshake_failure"] = printed["first_handshake_failure"]
+        result = json.loads(out) if fleet_error is None else {}
+        acks = result.pop("acks", [])
+        if result.get("handshake_failures"):
+            report["handshake_failures"] = result["handshake_failures"]
+            report["first_handshake_failure"] = result["first_handshake_failure"]
         nack_lines = [line for line in err.splitlines() if ": nack " in line]
         # let the server finish what it had accepted, then count what it stored
         previous, stored_final = -1, stored_at_end

@@ -11,7 +11,9 @@ import json
 import logging
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
+import orjson
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -19,9 +21,10 @@ from django.conf import settings
 
 from hosts.models import Host
 from metrics import events, liveness
-from metrics.ingest import TokenRevoked, ingest
+from metrics.ingest import Memo, Pending, TokenRevoked
 from metrics.limits import client_address, join_limiter
-from metrics.schema import INT64_MAX, parse_time, validate_sample
+from metrics.schema import INT64_MAX, Inexact, parse_time, validate_sample
+from metrics.writer import writer
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +51,27 @@ class FrameError(Exception):
     """The frame is not a JSON object with a string `type`: close with 4400."""
 
 
-def decode(text: str) -> dict:
-    try:
-        frame = json.loads(text, parse_constant=_reject_constant)
-    except RecursionError:
-        raise FrameError("JSON nested too deeply") from None
-    except ValueError as exc:
-        raise FrameError(f"not valid JSON: {str(exc)[:80]}") from None
+def decode(text: str, exact: bool = True) -> dict:
+    """The frame as a dict; FrameError if it is not a JSON object with a string `type`.
+
+    `exact=False` tries orjson first (3x faster on a 58 KB sample). Whatever orjson refuses
+    (NaN, 1e400, lone surrogates, nesting past 1,024, anything invalid) goes to the standard
+    library, which decides as it always has. orjson's one difference on what it accepts,
+    integers beyond 64 bits as floats, is caught by `validate_sample(exact=False)`.
+    """
+    frame: Any = None
+    if not exact:
+        try:
+            frame = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    if frame is None:
+        try:
+            frame = json.loads(text, parse_constant=_reject_constant)
+        except RecursionError:
+            raise FrameError("JSON nested too deeply") from None
+        except ValueError as exc:
+            raise FrameError(f"not valid JSON: {str(exc)[:80]}") from None
     if not isinstance(frame, dict):
         raise FrameError("a frame must be a JSON object")
     if not isinstance(frame.get("type"), str):
@@ -67,8 +84,15 @@ def _reject_constant(name: str):
 
 
 def decode_sample(text: str) -> tuple[dict, str | None]:
-    frame = decode(text)
-    return frame, (validate_sample(frame) if frame["type"] == "sample" else None)
+    """The frame and, for a sample, the nack's error text (None: valid)."""
+    frame = decode(text, exact=False)
+    if frame["type"] != "sample":
+        return decode(text), None  # joins and strays are small: parse them exactly
+    try:
+        return frame, validate_sample(frame, exact=False)
+    except Inexact:
+        frame = decode(text)
+        return frame, validate_sample(frame)
 
 
 def group_name(host_id: int) -> str:
@@ -114,6 +138,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self.nacks = 0
         self.closed = False
         self.skew = SkewTracker()
+        self.memo = Memo()  # what this connection's samples stored (metrics/ingest.py)
         self.tasks: list[asyncio.Task] = []
         await liveness.ensure_started()
         await self.accept()
@@ -236,8 +261,9 @@ class AgentConsumer(AsyncWebsocketConsumer):
         delay = (received - parse_time(frame["collected_at"], "collected_at")).total_seconds()
         skew = self.skew.observe(frame["tier"], delay)
         try:
-            stored = await database_sync_to_async(ingest)(
-                self.host_id, self.token_hash, frame, received, skew
+            # Stored together with other connections' samples (group commit, metrics/writer.py).
+            stored = await writer().store(
+                Pending(self.host_id, self.token_hash, frame, received, skew, self.memo)
             )
         except TokenRevoked:
             await self._close(Close.UNAUTHORIZED, "token revoked")

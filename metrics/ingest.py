@@ -1,17 +1,20 @@
-"""Storing one validated sample, and keeping what is derived from it current.
+"""Storing validated samples, and keeping what is derived from them current.
 
-Everything happens in one transaction: the sample, the latest state of its tier, the guest
-index and the host's own fields. The caller acks only after it returns.
+Everything a sample changes happens in one transaction: the sample, the latest state of its
+tier, the guest index and the host's own fields. The caller acks only after it returns.
+`ingest_many` stores the samples of many connections in one transaction (group commit: one
+commit, one fsync, one trip to the database thread for all of them), each in a savepoint of
+its own, so that one that fails takes none of the others with it.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from hosts.models import Host
@@ -36,56 +39,120 @@ class Stored:
     latest: bool  # it became the latest sample of its tier
 
 
+@dataclass
+class Pending:
+    """One valid sample frame waiting to be stored (the arguments of `ingest`)."""
+
+    host_id: int
+    token_hash: str
+    frame: dict[str, Any]
+    received_at: datetime
+    clock_skew_s: float | None
+    memo: Memo | None = None
+
+
+def ingest_many(pending: list[Pending]) -> list[Stored | Exception]:
+    """Store several samples in one transaction; per sample its Stored or what it raised.
+
+    A sample that raises (TokenRevoked, a database error) is rolled back to its savepoint and
+    its exception returned in its place; the others still commit. If the commit itself fails,
+    it raises, and none of them is stored.
+    """
+    results: list[Stored | Exception] = []
+    with transaction.atomic():
+        for item in pending:
+            try:
+                results.append(
+                    ingest(
+                        item.host_id,
+                        item.token_hash,
+                        item.frame,
+                        item.received_at,
+                        item.clock_skew_s,
+                        item.memo,
+                    )
+                )
+            except Exception as exc:  # noqa: BLE001 - handed to the sample's own connection
+                results.append(exc)
+    return results
+
+
 def ingest(
     host_id: int,
     token_hash: str,
     frame: dict[str, Any],
     received_at: datetime,
     clock_skew_s: float | None,
+    memo: Memo | None = None,
 ) -> Stored:
     """Store a valid sample frame for the host that joined with `token_hash`.
 
     Raises TokenRevoked, without storing, when the host's token is no longer `token_hash`.
-    `clock_skew_s`, when measured, is recorded on the host.
+    `clock_skew_s`, when measured, is recorded on the host. `memo` is the connection's record
+    of what its earlier samples stored (see Memo); without one everything is read back.
     """
+    memo = memo if memo is not None else Memo()
     tier = frame["tier"]
     collected_at = parse_time(frame["collected_at"], "collected_at")
     data = frame["data"]
     errors = frame.get("errors") or {}
+    learned = Memo(guests=memo.guests, facts=memo.facts, kernel_known=memo.kernel_known)
     with transaction.atomic():
-        host = Host.objects.select_for_update().filter(pk=host_id).first()
-        if host is None or host.token_hash != token_hash:
+        # The token check and the host's own update in one statement; on PostgreSQL it also
+        # locks the host row until commit, so a revoke cannot slip in between.
+        seen: dict[str, Any] = {"last_seen_at": received_at}
+        if clock_skew_s is not None:
+            seen["clock_skew_s"] = clock_skew_s
+        if not Host.objects.filter(pk=host_id, token_hash=token_hash).update(**seen):
             raise TokenRevoked
         text = codec.dumps({"data": data, "errors": errors})
-        created = _store_sample(host_id, tier, collected_at, received_at, text)
-
+        created = _store_sample(host_id, tier, collected_at, received_at, text, memo, learned)
         if created and tier == "fast" and "host" in data:
             _add_metric_point(host_id, collected_at, data["host"])
-        latest = created and _update_latest(host, tier, collected_at, received_at, text, errors)
-        if latest:
-            _update_derived(host, tier, data)
-            _update_summary(host, tier, data, errors, collected_at, received_at)
-        host.last_seen_at = received_at
-        if clock_skew_s is not None:
-            host.clock_skew_s = clock_skew_s
-        host.save(
-            update_fields=[
-                "last_seen_at",
-                "clock_skew_s",
-                "pve_version",
-                "zfs_version",
-                "kernel",
-                "agent_version",
-            ]
+        latest = created and _update_latest(
+            host_id, tier, collected_at, received_at, text, errors, memo, learned
         )
+        if latest:
+            _update_derived(host_id, data, memo, learned)
+            _update_summary(host_id, tier, data, errors, collected_at, received_at, memo, learned)
+        # The connection's memo changes only once this is committed: rolled back, the
+        # database is as the memo says.
+        transaction.on_commit(lambda: memo.update(learned))
     return Stored(created=created, latest=latest)
 
 
+@dataclass
+class Memo:
+    """What one connection's samples stored, so that the next sample need not read it back.
+
+    Each agent connection keeps one (one connection per host; its samples are stored one at
+    a time, in order). A new connection starts empty, so what another server process wrote
+    for the host while this one did not hold it is read again.
+    """
+
+    keyframes: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # tier -> current
+    latest: dict[str, datetime] = field(default_factory=dict)  # tier -> its latest collected_at
+    guests: dict[int, tuple] | None = None  # vmid -> RUNTIME_FIELDS in the guest index
+    facts: dict | None = None  # HostSummary.facts
+    kernel_known: bool = False  # Host.kernel is set
+
+    def update(self, other: Memo) -> None:
+        self.keyframes.update(other.keyframes)
+        self.latest.update(other.latest)
+        self.guests, self.facts, self.kernel_known = other.guests, other.facts, other.kernel_known
+
+
 def _store_sample(
-    host_id: int, tier: str, collected_at: datetime, received_at: datetime, text: bytes
+    host_id: int,
+    tier: str,
+    collected_at: datetime,
+    received_at: datetime,
+    text: bytes,
+    memo: Memo,
+    learned: Memo,
 ) -> bool:
     """Store the sample compressed against its hour's keyframe; False if it was there already."""
-    current = (
+    current = memo.keyframes.get(tier) or (
         Keyframe.objects.filter(host_id=host_id, tier=tier)
         .order_by("-created_at")
         .values_list("id", "created_at")
@@ -96,22 +163,48 @@ def _store_sample(
             host_id=host_id, tier=tier, created_at=received_at, data=codec.compress(text)
         )
         _keyframe_texts[keyframe.pk] = text
-        keyframe_id, dictionary = keyframe.pk, text
+        current, dictionary = (keyframe.pk, received_at), text
     else:
-        keyframe_id, dictionary = current[0], _keyframe_text(current[0])
-    try:
-        with transaction.atomic():
-            Sample.objects.create(
-                host_id=host_id,
-                tier=tier,
-                collected_at=collected_at,
-                received_at=received_at,
-                keyframe_id=keyframe_id,
-                body=codec.compress(text, dictionary),
-            )
-    except IntegrityError:
-        return False
-    return True
+        dictionary = _keyframe_text(current[0])
+    learned.keyframes[tier] = current
+    return _insert_sample(
+        host_id, tier, collected_at, received_at, current[0], codec.compress(text, dictionary)
+    )
+
+
+def _insert_sample(
+    host_id: int,
+    tier: str,
+    collected_at: datetime,
+    received_at: datetime,
+    keyframe_id: int,
+    body: bytes,
+) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING (SQLite and PostgreSQL): True if the row is new.
+
+    A duplicate (host, tier, collected_at) is a resent sample: stored once, acked again.
+    Plain SQL because a savepoint around Model.create() costs more than the insert itself.
+    """
+    fields = {f.name: f for f in Sample._meta.concrete_fields}
+    values = [
+        host_id,
+        tier,
+        fields["collected_at"].get_db_prep_save(collected_at, connection),
+        fields["received_at"].get_db_prep_save(received_at, connection),
+        keyframe_id,
+        fields["body"].get_db_prep_save(body, connection),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(INSERT_SAMPLE, values)
+        return cursor.rowcount == 1
+
+
+INSERT_SAMPLE = (
+    f"INSERT INTO {Sample._meta.db_table}"
+    " (host_id, tier, collected_at, received_at, keyframe_id, body)"
+    " VALUES (%s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (host_id, tier, collected_at) DO NOTHING"
+)
 
 
 # The JSON text of recent keyframes by id, so most samples need no extra read to compress.
@@ -132,39 +225,47 @@ def _keyframe_text(keyframe_id: int) -> bytes:
 
 
 def _update_latest(
-    host: Host,
+    host_id: int,
     tier: str,
     collected_at: datetime,
     received_at: datetime,
     text: bytes,
     errors: dict,
+    memo: Memo,
+    learned: Memo,
 ) -> bool:
     # Only the time of the current latest is read: decoding its data would cost as much as
     # storing the new one.
-    current = (
-        LatestSample.objects.filter(host=host, tier=tier).values_list("id", "collected_at").first()
-    )
-    if current is None:
+    current_at = memo.latest.get(tier)
+    if current_at is None:
+        current_at = (
+            LatestSample.objects.filter(host_id=host_id, tier=tier)
+            .values_list("collected_at", flat=True)
+            .first()
+        )
+    if current_at is None:
         LatestSample.objects.create(
-            host=host,
+            host_id=host_id,
             tier=tier,
             collected_at=collected_at,
             received_at=received_at,
             body=codec.compress(text),
             errors=errors,
         )
+        learned.latest[tier] = collected_at
         return True
-    current_id, current_at = current
     newer = collected_at > current_at
     current_from_future = current_at > received_at + FUTURE_TOLERANCE
     if not (newer or current_from_future):
+        learned.latest[tier] = current_at
         return False  # an older sample, resent after a reconnect
-    LatestSample.objects.filter(id=current_id).update(
+    LatestSample.objects.filter(host_id=host_id, tier=tier).update(
         collected_at=collected_at,
         received_at=received_at,
         body=codec.compress(text),
         errors=errors,
     )
+    learned.latest[tier] = collected_at
     return True
 
 
@@ -183,49 +284,69 @@ def _add_metric_point(host_id: int, collected_at: datetime, metrics: dict) -> No
 
 
 def _update_summary(
-    host: Host,
+    host_id: int,
     tier: str,
     data: dict,
     errors: dict,
     collected_at: datetime,
     received_at: datetime,
+    memo: Memo,
+    learned: Memo,
 ) -> None:
-    row, _ = HostSummary.objects.get_or_create(host=host)
-    row.facts[tier] = summary.compact(
-        tier, data, errors, collected_at, received_at, previous=row.facts.get(tier)
-    )
-    row.updated_at = received_at
-    row.save()
+    facts = memo.facts
+    if facts is None:
+        facts = HostSummary.objects.get_or_create(host_id=host_id)[0].facts
+    facts = {
+        **facts,
+        tier: summary.compact(
+            tier, data, errors, collected_at, received_at, previous=facts.get(tier)
+        ),
+    }
+    HostSummary.objects.filter(host_id=host_id).update(facts=facts, updated_at=received_at)
+    learned.facts = facts
 
 
-def _update_derived(host: Host, tier: str, data: dict) -> None:
+def _update_derived(host_id: int, data: dict, memo: Memo, learned: Memo) -> None:
     if "system" in data:
         system = data["system"]
-        for field in ("pve_version", "zfs_version", "kernel", "agent_version"):
-            if system.get(field):
-                setattr(host, field, system[field][: 64 if field != "kernel" else 128])
-    if "host" in data and not host.kernel:
-        host.kernel = data["host"]["kernel"][:128]
+        versions = {
+            field: system[field][: 64 if field != "kernel" else 128]
+            for field in ("pve_version", "zfs_version", "kernel", "agent_version")
+            if system.get(field)
+        }
+        if versions:
+            Host.objects.filter(pk=host_id).update(**versions)
+            learned.kernel_known = learned.kernel_known or "kernel" in versions
+    if "host" in data and not memo.kernel_known:
+        # Until the slow tier says, the kernel comes from the fast tier's host metrics.
+        Host.objects.filter(pk=host_id, kernel="").update(kernel=data["host"]["kernel"][:128])
+        learned.kernel_known = True
     if "guests" in data:
-        _index_guest_runtime(host, data["guests"])
+        learned.guests = _index_guest_runtime(host_id, data["guests"], memo.guests)
     if "guest_configs" in data:
-        _index_guest_configs(host, data["guest_configs"])
+        if _index_guest_configs(host_id, data["guest_configs"]):
+            learned.guests = None  # names may have changed: read the index again
 
 
 RUNTIME_FIELDS = ("type", "name", "status", "template", "cpus", "maxmem")
 
 
-def _index_guest_runtime(host: Host, guests: list[dict]) -> None:
-    """The fast tier lists every guest: add new ones, update changed ones, drop those gone."""
-    # Only the compared columns are read: this runs for every fast sample of every host.
-    existing = {
-        row[0]: row[1:]
-        for row in Guest.objects.filter(host=host).values_list("vmid", *RUNTIME_FIELDS)
-    }
-    seen = set()
+def _index_guest_runtime(
+    host_id: int, guests: list[dict], existing: dict[int, tuple] | None
+) -> dict[int, tuple]:
+    """The fast tier lists every guest: add new ones, update changed ones, drop those gone.
+
+    `existing` is what the index holds for the host (None: read it). Returns what it holds now.
+    """
+    if existing is None:
+        # Only the compared columns are read: this runs for every fast sample of every host.
+        existing = {
+            row[0]: row[1:]
+            for row in Guest.objects.filter(host_id=host_id).values_list("vmid", *RUNTIME_FIELDS)
+        }
+    now: dict[int, tuple] = {}
     for item in guests:
         vmid = item["vmid"]
-        seen.add(vmid)
         values = {
             "type": item["type"],
             "name": item["name"][:255],
@@ -234,15 +355,19 @@ def _index_guest_runtime(host: Host, guests: list[dict]) -> None:
             "cpus": item["cpus"],
             "maxmem": item["maxmem"],
         }
-        if existing.get(vmid) != tuple(values[k] for k in RUNTIME_FIELDS):
-            _save(host, Guest.objects.filter(host=host, vmid=vmid).first(), vmid, values)
-    gone = [vmid for vmid in existing if vmid not in seen]
+        now[vmid] = tuple(values[k] for k in RUNTIME_FIELDS)
+        if existing.get(vmid) != now[vmid]:
+            _save(host_id, Guest.objects.filter(host_id=host_id, vmid=vmid).first(), vmid, values)
+    gone = [vmid for vmid in existing if vmid not in now]
     if gone:
-        Guest.objects.filter(host=host, vmid__in=gone).delete()
+        Guest.objects.filter(host_id=host_id, vmid__in=gone).delete()
+    return now
 
 
-def _index_guest_configs(host: Host, configs: list[dict]) -> None:
-    existing = {g.vmid: g for g in Guest.objects.filter(host=host)}
+def _index_guest_configs(host_id: int, configs: list[dict]) -> bool:
+    """Config facts (IPs, MACs, tags, ...) into the guest index; True if a row changed."""
+    existing = {g.vmid: g for g in Guest.objects.filter(host_id=host_id)}
+    changed = False
     for item in configs:
         guest = existing.get(item["vmid"])
         values = {
@@ -258,11 +383,13 @@ def _index_guest_configs(host: Host, configs: list[dict]) -> None:
             values["type"] = item["type"]
         elif all(getattr(guest, k) == v for k, v in values.items()):
             continue  # most medium samples change nothing in the index
-        _save(host, guest, item["vmid"], values)
+        _save(host_id, guest, item["vmid"], values)
+        changed = True
+    return changed
 
 
-def _save(host: Host, guest: Guest | None, vmid: int, values: dict) -> None:
-    guest = guest or Guest(host=host, vmid=vmid)
+def _save(host_id: int, guest: Guest | None, vmid: int, values: dict) -> None:
+    guest = guest or Guest(host_id=host_id, vmid=vmid)
     for key, value in values.items():
         setattr(guest, key, value)
     guest.updated_at = timezone.now()

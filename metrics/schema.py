@@ -265,16 +265,33 @@ SOURCES: dict[str, dict[str, Any]] = {
 }
 
 
-def validate_sample(frame: dict[str, Any]) -> str | None:
-    """None if the sample frame is valid, else the nack's error text."""
+class Inexact(Exception):
+    """A number this big may be an integer that a fast JSON parser turned into a float.
+
+    orjson parses integers up to 64 bits exactly and bigger ones as floats; the standard
+    library keeps them exact. Raised (only when `exact=False`) so that the caller parses the
+    frame again with the standard library: stored samples are what the agent sent.
+    """
+
+
+# Floats at or beyond this magnitude are checked: every integer orjson rounds is among them.
+BIG = 2.0**63
+
+
+def validate_sample(frame: dict[str, Any], exact: bool = True) -> str | None:
+    """None if the sample frame is valid, else the nack's error text.
+
+    `exact=False`: the frame came from orjson; raises Inexact if it holds a float of 2**63 or
+    more (which the standard library might have parsed as an integer).
+    """
     try:
-        _validate(frame)
+        _validate(frame, exact)
     except Invalid as exc:
         return str(exc)
     return None
 
 
-def _validate(frame: dict[str, Any]) -> None:
+def _validate(frame: dict[str, Any], exact: bool = True) -> None:
     tier = frame.get("tier")
     if not isinstance(tier, str) or tier not in SOURCES:
         raise Invalid("tier", "expected one of 'fast', 'medium', 'slow'")
@@ -288,20 +305,23 @@ def _validate(frame: dict[str, Any]) -> None:
     for source, reason in errors.items():
         if not isinstance(reason, str):
             raise Invalid(f"errors.{source}", "expected a string")
-    _check_depth_and_numbers(data, "data")
+    _check_depth_and_numbers(data, "data", exact)
     for source, check in SOURCES[tier].items():
         if source in data:
             check(data[source], f"data.{source}")
 
 
-def _check_depth_and_numbers(value: Any, path: str) -> None:
+def _check_depth_and_numbers(value: Any, path: str, exact: bool = True) -> None:
     """Walk everything, raw command output included: no NaN/infinity, no absurd nesting.
 
     The walk runs on every sample (thousands of values in raw `zpool` output), so it first
-    only answers "is anything wrong"; the path of the problem is searched only when it is.
+    only answers "is anything unusual"; the path of a problem is searched only when it is.
+    Unusual but fine: a float of 2**63 or more (Inexact, unless the parse was exact).
     """
     if not _fine(value, 1):
         _locate(value, path)
+        if not exact:
+            raise Inexact
 
 
 def _fine(value: Any, depth: int) -> bool:
@@ -313,7 +333,7 @@ def _fine(value: Any, depth: int) -> bool:
         if kind is dict or kind is list:
             if not _fine(item, depth + 1):
                 return False
-        elif kind is float and not math.isfinite(item):
+        elif kind is float and not -BIG < item < BIG:  # also NaN and infinity
             return False
     return True
 

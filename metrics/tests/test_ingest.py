@@ -1,0 +1,208 @@
+"""Storing samples: group commit, the per-connection memo, exact numbers from the fast parser."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from channels.db import database_sync_to_async
+
+from hosts.models import Host
+from metrics.consumers import decode_sample
+from metrics.ingest import Memo, Pending, Stored, TokenRevoked, ingest, ingest_many
+from metrics.models import Guest, HostSummary, LatestSample, Sample
+from metrics.tests import frames
+from metrics.writer import Writer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NOW = datetime(2026, 4, 21, 12, 0, tzinfo=UTC)
+
+
+def pending(host: Host, seq: int, memo: Memo | None = None, tier: str = "fast", data=None):
+    when = NOW + timedelta(seconds=30 * seq)
+    frame = frames.sample(tier, seq, when, data=data)
+    return Pending(host.pk, host.token_hash, frame, when + timedelta(seconds=1), None, memo)
+
+
+def stored(host: Host) -> list[datetime]:
+    return list(
+        Sample.objects.filter(host=host)
+        .order_by("collected_at")
+        .values_list("collected_at", flat=True)
+    )
+
+
+# --- ingest_many: one transaction, one outcome per sample -------------------------------------
+
+
+def test_one_failing_sample_takes_none_of_the_others_with_it(make_host):
+    hosts = [make_host(f"pve{i}")[0] for i in range(3)]
+    revoked = hosts[1]
+    stale = Pending(revoked.pk, revoked.token_hash, frames.sample("fast", 1, NOW), NOW, None)
+    revoked.issue_token()  # the token it joined with is gone
+
+    results = ingest_many([pending(hosts[0], 1), stale, pending(hosts[2], 1)])
+
+    assert isinstance(results[0], Stored) and results[0].created
+    assert isinstance(results[1], TokenRevoked)
+    assert isinstance(results[2], Stored) and results[2].created
+    assert len(stored(hosts[0])) == 1 and len(stored(hosts[2])) == 1
+    assert stored(revoked) == []
+    assert not LatestSample.objects.filter(host=revoked).exists()
+
+
+def test_a_duplicate_in_a_group_is_acked_and_stored_once(make_host):
+    host, _ = make_host()
+    first, again = ingest_many([pending(host, 1)]), ingest_many([pending(host, 1)])
+    assert first[0].created and not again[0].created and not again[0].latest
+    assert len(stored(host)) == 1
+
+
+# --- the writer: samples arriving together share a transaction --------------------------------
+
+
+async def test_samples_queued_together_are_stored_in_one_transaction(make_host):
+    hosts = [(await database_sync_to_async(make_host)(f"pve{i}"))[0] for i in range(10)]
+    writer = Writer()
+    results = await asyncio.gather(*(writer.store(pending(h, 1)) for h in hosts))
+    assert all(r.created and r.latest for r in results)
+    assert (writer.batches, writer.samples) == (1, 10)
+    counts = await database_sync_to_async(lambda: [len(stored(h)) for h in hosts])()
+    assert counts == [1] * 10
+
+
+async def test_a_revoked_sample_in_a_batch_raises_for_its_own_connection_only(make_host):
+    good, _ = await database_sync_to_async(make_host)("pve1")
+    bad, _ = await database_sync_to_async(make_host)("pve2")
+    stale = pending(bad, 1)
+    await database_sync_to_async(bad.issue_token)()
+    writer = Writer()
+    outcome = await asyncio.gather(
+        writer.store(pending(good, 1)), writer.store(stale), return_exceptions=True
+    )
+    assert isinstance(outcome[0], Stored) and outcome[0].created
+    assert isinstance(outcome[1], TokenRevoked)
+    assert writer.batches == 1
+
+
+async def test_more_than_a_batch_is_stored_in_several_transactions(make_host, monkeypatch):
+    monkeypatch.setattr("metrics.writer.BATCH", 4)
+    host, _ = await database_sync_to_async(make_host)()
+    writer = Writer()
+    # ten samples of one host at once (a test only: a connection sends one at a time)
+    results = await asyncio.gather(*(writer.store(pending(host, seq)) for seq in range(10)))
+    assert all(r.created for r in results)
+    assert writer.batches == 3
+    assert len(await database_sync_to_async(stored)(host)) == 10
+
+
+# --- the memo: what the connection's earlier samples stored ----------------------------------
+
+
+def guests(host: Host) -> dict[int, tuple]:
+    return {g.vmid: (g.name, g.status) for g in Guest.objects.filter(host=host)}
+
+
+def with_guest_status(status: str) -> dict:
+    data = copy.deepcopy(frames.DATA["fast"])
+    data["guests"][0]["status"] = status
+    return data
+
+
+def test_the_guest_index_follows_every_change_with_a_memo(make_host):
+    host, _ = make_host()
+    memo = Memo()
+    vmid = frames.DATA["fast"]["guests"][0]["vmid"]
+    for seq, status in enumerate(["running", "stopped", "stopped", "running"], start=1):
+        ingest_many([pending(host, seq, memo, data=with_guest_status(status))])
+        assert guests(host)[vmid][1] == status, seq
+    assert memo.guests is not None and memo.guests[vmid][2] == "running"
+
+
+def test_a_sample_that_fails_leaves_the_memo_as_the_database_is(make_host):
+    host, _ = make_host()
+    memo = Memo()
+    ingest_many([pending(host, 1, memo, data=with_guest_status("running"))])
+    before = (dict(memo.keyframes), dict(memo.latest), memo.guests, memo.facts)
+
+    stale = pending(host, 2, memo, data=with_guest_status("stopped"))
+    host.issue_token()
+    assert isinstance(ingest_many([stale])[0], TokenRevoked)
+    assert (memo.keyframes, memo.latest, memo.guests, memo.facts) == before
+
+    # and the next good sample, compared against the memo, still writes what changed
+    host.refresh_from_db()
+    ingest_many([pending(host, 3, memo, data=with_guest_status("stopped"))])
+    vmid = frames.DATA["fast"]["guests"][0]["vmid"]
+    assert guests(host)[vmid][1] == "stopped"
+
+
+def test_a_config_sample_that_renames_a_guest_makes_the_memo_read_the_index_again(make_host):
+    host, _ = make_host()
+    memo = Memo()
+    ingest_many([pending(host, 1, memo)])
+    configs = copy.deepcopy(frames.DATA["medium"])
+    vmid = configs["guest_configs"][0]["vmid"]
+    configs["guest_configs"][0]["name"] = "renamed-by-config"
+    ingest_many([pending(host, 2, memo, tier="medium", data=configs)])
+    assert memo.guests is None
+    assert guests(host)[vmid][0] == "renamed-by-config"
+    # the runtime list still says the old name: the next fast sample writes it back
+    ingest_many([pending(host, 3, memo)])
+    assert guests(host)[vmid][0] == frames.DATA["fast"]["guests"][0]["name"]
+
+
+def test_summary_facts_of_every_tier_survive_with_a_memo(make_host):
+    host, _ = make_host()
+    memo = Memo()
+    for seq, tier in enumerate(["fast", "medium", "slow", "fast"], start=1):
+        ingest_many([pending(host, seq, memo, tier=tier)])
+    facts = HostSummary.objects.get(host=host).facts
+    assert set(facts) == {"fast", "medium", "slow"}
+    assert facts["fast"]["collected_at"] == frames.rfc3339(NOW + timedelta(seconds=120))
+    assert memo.facts == facts
+
+
+def test_ingest_without_a_memo_reads_everything_back(make_host):
+    host, _ = make_host()
+    ingest(host.pk, host.token_hash, pending(host, 1).frame, NOW, None)
+    ingest(host.pk, host.token_hash, pending(host, 2).frame, NOW, None)
+    assert len(stored(host)) == 2
+    assert Host.objects.get(pk=host.pk).kernel == frames.DATA["fast"]["host"]["kernel"]
+
+
+# --- exact numbers: orjson's one difference ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "number",
+    [2**64, 2**64 + 5, -(2**63) - 1, 10**30],
+    ids=["2**64", "2**64+5", "-2**63-1", "1e30 int"],
+)
+def test_integers_beyond_64_bits_in_raw_output_stay_exact(number):
+    frame = frames.sample("fast")
+    frame["data"]["zfs_pools"]["raw"] = {"guid": number, "big float": 1.5e300}
+    decoded, problem = decode_sample(json.dumps(frame))
+    assert problem is None
+    assert decoded["data"]["zfs_pools"]["raw"] == {"guid": number, "big float": 1.5e300}
+    assert type(decoded["data"]["zfs_pools"]["raw"]["guid"]) is int
+
+
+def test_64_bit_integers_and_ordinary_floats_take_the_fast_path():
+    frame = frames.sample("fast")
+    frame["data"]["zfs_pools"]["raw"] = {"guid": 2**64 - 1, "min": -(2**63), "x": 0.1}
+    decoded, problem = decode_sample(json.dumps(frame))
+    assert problem is None
+    assert decoded["data"]["zfs_pools"]["raw"] == {"guid": 2**64 - 1, "min": -(2**63), "x": 0.1}
+
+
+def test_a_huge_integer_where_the_schema_wants_an_integer_is_judged_exactly():
+    frame = frames.sample("fast")
+    frame["data"]["host"]["mem"]["total"] = 2**70
+    _, problem = decode_sample(json.dumps(frame))
+    # the standard library's integer, not orjson's float: the range is what is wrong
+    assert problem == "data.host.mem.total: expected an integer from 0 to 2^63-1"

@@ -1,0 +1,80 @@
+"""Group commit: the samples of all agent connections of a process, stored in shared transactions.
+
+A connection hands its sample to `store()` and waits for the outcome; whoever is first starts
+a drain task on the event loop that takes everything queued (up to BATCH samples) to the
+database thread in one `ingest_many` call: one transaction, one commit (one fsync on SQLite),
+one hop between the event loop and the thread, for all of them. While that batch is stored,
+the next one queues up, so the batches grow with the load and a lone sample waits for nobody.
+The task ends when the queue is empty.
+
+Each sample still gets its own outcome (ingest_many gives every sample a savepoint): its
+connection acks, nacks or closes exactly as it would have alone, and acks only after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+from channels.db import database_sync_to_async
+
+from metrics.ingest import Pending, Stored, ingest_many
+
+# Samples per transaction at most: enough to share the commit, short enough that SQLite's write
+# lock is not held for long (other processes, the pruner and joins wait for it).
+BATCH = 64
+
+
+class Writer:
+    def __init__(self) -> None:
+        self.queue: list[tuple[Pending, asyncio.Future]] = []
+        self.draining = False
+        self.batches = 0  # for tests and benchmarks: how many transactions it took
+        self.samples = 0
+
+    async def store(self, pending: Pending) -> Stored:
+        """Store one sample; returns its Stored or raises what storing it raised."""
+        future = asyncio.get_running_loop().create_future()
+        self.queue.append((pending, future))
+        if not self.draining:
+            self.draining = True
+            asyncio.ensure_future(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self.queue:
+                batch, self.queue = self.queue[:BATCH], self.queue[BATCH:]
+                try:
+                    results = await database_sync_to_async(ingest_many)([p for p, _ in batch])
+                except BaseException as exc:  # the commit failed: none of them is stored
+                    results = [exc] * len(batch)
+                    if isinstance(exc, asyncio.CancelledError):
+                        for _, future in batch + self.queue:
+                            if not future.done():
+                                future.set_exception(exc)
+                        self.queue = []
+                        raise
+                self.batches += 1
+                self.samples += len(batch)
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():  # its connection went away meanwhile
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self.draining = False
+
+
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Writer] = weakref.WeakKeyDictionary()
+
+
+def writer() -> Writer:
+    """The writer of the running event loop (a server process has one loop)."""
+    loop = asyncio.get_running_loop()
+    current = _writers.get(loop)
+    if current is None:
+        current = _writers[loop] = Writer()
+    return current
