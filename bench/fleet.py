@@ -218,6 +218,7 @@ async def main(args) -> dict:
         lines = lines[: args.hosts]
     intervals = {"fast": args.fast, "medium": args.medium, "slow": args.slow}
     stats = Stats()
+    began_unix = time.time()
     deadline = time.monotonic() + args.duration
     agents = [
         SimulatedAgent(
@@ -254,6 +255,7 @@ async def main(args) -> dict:
         "ack_ms_max": round(max(ms), 1) if ms else None,
         "handshake_failures": stats.handshake_failures,
         "first_handshake_failure": stats.first_handshake_failure,
+        "began_unix": began_unix,
     }
     if args.ack_times:
         report["acks"] = stats.acks

@@ -48,7 +48,6 @@ sys.path.insert(0, str(ROOT))
 from bench.fleet import frame  # noqa: E402
 from bench.payloads import Host as Simulated  # noqa: E402
 from bench.scale import (  # noqa: E402
-    FLEET_WITH_TIMES,
     Monitor,
     latency_stats,
     make_hosts,
@@ -116,17 +115,7 @@ def fill(server: LiveServer, prefix: str, count: int, start: datetime, step_ms: 
         prefix=prefix,
     )
     began = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "shell", "-c", code],
-        env=server.env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"fill failed:\n{result.stderr[-3000:]}")
-    first_id, last_id, inserted = result.stdout.split()[-3:]
+    first_id, last_id, inserted = server.manage("shell", "-c", code, timeout=1800).split()[-3:]
     return {
         "rows": int(last_id) - int(first_id) + 1,
         "first_id": int(first_id),
@@ -321,7 +310,8 @@ def main(argv: list[str] | None = None) -> dict:
         server.start()
         report["server_listening_s"] = round(time.monotonic() - started, 1)
         fleet = subprocess.Popen(
-            [sys.executable, "-c", FLEET_WITH_TIMES, "--url", server.url, "--tokens", str(tokens),
+            [sys.executable, "-m", "bench.fleet", "--ack-times", "--url", server.url,
+             "--tokens", str(tokens),
              "--duration", str(args.duration), "--fast", str(args.fast),
              "--medium", str(args.fast * 10), "--slow", str(args.fast * 60)],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -336,8 +326,8 @@ def main(argv: list[str] | None = None) -> dict:
         except (subprocess.TimeoutExpired, ValueError):
             fleet.kill()
             out, err = fleet.communicate()
-            printed = {"report": {"error": f"fleet did not report: {err[-500:]}"}}
-        result = printed["report"]
+            printed = {"error": f"fleet did not report: {err[-500:]}"}
+        result = printed
         # the fleet's acks on this run's clock: seconds since the server was started
         offset = printed.get("began_unix", started_unix) - started_unix
         fleet_acks = [(sent + offset, ms) for sent, ms in printed.get("acks", [])]

@@ -104,7 +104,18 @@ if REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # the prefix keeps several proxmon installations (or test runs) on one Redis apart
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8's defaults do not fit channels_redis under load: a 5 s socket
+                # timeout equal to channels_redis's 5 s BZPOPMIN (receives then fail with
+                # "Timeout reading from ..."), and a pool of 100 connections that raises "Too
+                # many connections" instead of waiting, which a few hundred agents joining at
+                # once reach. Options in the URL's query string (?socket_timeout=...) win.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 30,
+                        "max_connections": env.integer("PROXMON_REDIS_CONNECTIONS", 2000),
+                    }
+                ],
                 "prefix": env.string("PROXMON_REDIS_PREFIX", "proxmon"),
             },
         }

@@ -74,3 +74,25 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+POOL = (
+    "from django.conf import settings; from channels_redis.utils import create_pool;"
+    " pool = create_pool(settings.CHANNEL_LAYERS['default']['CONFIG']['hosts'][0]);"
+    " print(pool.connection_kwargs['socket_timeout'], pool.max_connections)"
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("redis://127.0.0.1:6379/0", "30 2000"),
+        ("redis://127.0.0.1:6379/0?socket_timeout=60&max_connections=50", "60.0 50"),
+    ],
+    ids=["defaults", "the URL's options win"],
+)
+def test_redis_pool_outwaits_channels_redis_blocking_reads(url, expected):
+    # channels_redis blocks 5 s in BZPOPMIN; redis-py 8's 5 s socket timeout would cut it off
+    result = manage("shell", "-c", POOL, SECRET_KEY="k" * 60, REDIS_URL=url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split() == expected.split()
