@@ -222,7 +222,7 @@ async def main(args) -> dict:
     deadline = time.monotonic() + args.duration
     agents = [
         SimulatedAgent(
-            args.url,
+            args.url[i % len(args.url)],  # several server processes: round robin
             parts[0],
             parts[1],
             parts[2] if len(parts) > 2 else "healthy",
@@ -264,7 +264,7 @@ async def main(args) -> dict:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--url", required=True)
+    p.add_argument("--url", required=True, action="append", help="repeat: agents spread over them")
     p.add_argument("--tokens", required=True, help="file: name token [scenario] per line")
     p.add_argument("--hosts", type=int, default=0, help="use only the first N hosts")
     p.add_argument("--duration", type=float, default=60)

@@ -148,16 +148,23 @@ def open_fds(pid: int) -> int | None:
 class Monitor:
     """Reads server (and client) process figures every `interval` seconds in a thread."""
 
-    def __init__(self, server: LiveServer, client_pid: int | None = None, interval: float = 2.0):
+    def __init__(
+        self,
+        server: LiveServer,
+        client_pid: int | None = None,
+        interval: float = 2.0,
+        others: tuple[LiveServer, ...] = (),
+    ):
+        """`others`: further processes of the same server; CPU, RSS and fds are summed."""
         self.server, self.client_pid, self.interval = server, client_pid, interval
-        self.pid = server.process.pid
+        self.pids = [s.process.pid for s in (server, *others)]
         self.rows: list[dict] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> Monitor:
         self.t0 = time.monotonic()
-        self.cpu0 = cpu_seconds(self.pid)
+        self.cpu0 = self.total(cpu_seconds)
         self.client_cpu0 = cpu_seconds(self.client_pid) if self.client_pid else None
         self.machine0 = machine_busy()
         self._thread.start()
@@ -166,6 +173,11 @@ class Monitor:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+    def total(self, read):
+        """`read(pid)` summed over the server's processes; None if one could not be read."""
+        values = [read(pid) for pid in self.pids]
+        return None if None in values else round(sum(values), 2)
 
     def stored(self) -> int:
         try:
@@ -179,16 +191,16 @@ class Monitor:
         last_stored = self.stored()
         while not self._stop.wait(self.interval):
             now = time.monotonic()
-            cpu = cpu_seconds(self.pid)
+            cpu = self.total(cpu_seconds)
             client = cpu_seconds(self.client_pid) if self.client_pid else None
             stored = self.stored()
             machine = machine_busy()
             span = now - last_t
             row = {
                 "t": round(now - self.t0, 1),
-                "rss_mb": rss_mb(self.pid),
+                "rss_mb": self.total(rss_mb),
                 "cpu_pct": round((cpu - last_cpu) / span * 100) if cpu and last_cpu else None,
-                "fds": open_fds(self.pid),
+                "fds": self.total(open_fds),
                 # every process on the machine, 100 % = all cores busy
                 "machine_pct": round(
                     (machine[0] - last_machine[0]) / max(1, machine[1] - last_machine[1]) * 100
@@ -209,7 +221,7 @@ class Monitor:
     def summary(self) -> dict:
         rows = self.rows
         now = time.monotonic()
-        cpu = cpu_seconds(self.pid)
+        cpu = self.total(cpu_seconds)
         result = {
             "server_rss_mb_peak": max((r["rss_mb"] for r in rows if r["rss_mb"]), default=None),
             "server_rss_mb_end": rows[-1]["rss_mb"] if rows else None,
@@ -368,6 +380,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--profile-gil", action="store_true", help="sample only the GIL holder")
     p.add_argument("--timeline", type=float, default=10, help="seconds per timeline row; 0: none")
     p.add_argument("--keep", action="store_true", help="keep the work folder (logs, tokens)")
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="server processes on one database (PostgreSQL + Redis); agents spread round robin",
+    )
     args = p.parse_args(argv)
     medium = args.medium or args.fast * 10
     slow = args.slow or args.fast * 60
@@ -378,14 +396,22 @@ def main(argv: list[str] | None = None) -> dict:
     if os.environ.get("REDIS_URL"):
         env["REDIS_URL"] = os.environ["REDIS_URL"]
     server = LiveServer(workdir, **env)
+    if args.processes > 1 and (server.engine != "postgresql" or "REDIS_URL" not in env):
+        raise SystemExit("--processes needs DATABASE_URL=postgres://... and REDIS_URL")
+    others = tuple(
+        LiveServer(workdir / f"process{i}", share=server, **env) for i in range(1, args.processes)
+    )
     tokens = workdir / "tokens"
     register_s = make_hosts(server, args.agents, tokens)
     warm_s = warm(server, tokens) if args.warm else None
     server.start()
+    for other in others:
+        other.start()
     report: dict = {
         "engine": server.engine,
         "channel_layer": "redis" if server.env.get("REDIS_URL") else "in-memory",
         "agents": args.agents,
+        "processes": args.processes,
         "mode": "saturate" if args.saturate else f"cadence {args.fast:g}/{medium:g}/{slow:g} s",
         "static_payloads": args.static_payloads or args.saturate,
         "fd_limit": fd_limit,
@@ -394,10 +420,10 @@ def main(argv: list[str] | None = None) -> dict:
     }
     try:
         time.sleep(2)  # settle: the liveness thread's first round, imports done
-        report["server_rss_mb_idle"] = rss_mb(server.process.pid)
+        report["server_rss_mb_idle"] = sum(rss_mb(s.process.pid) for s in (server, *others))
+        urls = [arg for s in (server, *others) for arg in ("--url", s.url)]
         command = [
-            sys.executable, "-m", "bench.fleet", "--ack-times", "--url", server.url,
-            "--tokens", str(tokens),
+            sys.executable, "-m", "bench.fleet", "--ack-times", *urls, "--tokens", str(tokens),
             "--duration", str(args.duration), "--fast", str(args.fast),
             "--medium", str(medium), "--slow", str(slow), "--skip", str(args.skip),
         ]  # fmt: skip
@@ -408,7 +434,7 @@ def main(argv: list[str] | None = None) -> dict:
         fleet = subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
-        monitor = Monitor(server, fleet.pid).start()
+        monitor = Monitor(server, fleet.pid, others=others).start()
         spy = None
         if args.profile:
             spy = profile(
@@ -462,7 +488,7 @@ def main(argv: list[str] | None = None) -> dict:
             "stored_at_end": stored_at_end,
             "stored_final": stored_final,
             **monitor.summary(),
-            "server_rss_mb_after": rss_mb(server.process.pid),
+            "server_rss_mb_after": monitor.total(rss_mb),
         })  # fmt: skip
         if acks:
             steady_from = args.duration / 2 if args.steady_after is None else args.steady_after
@@ -477,7 +503,10 @@ def main(argv: list[str] | None = None) -> dict:
             if acks:
                 report["ack_timeline"] = ack_timeline(acks, args.timeline)
         errors = [
-            line for line in server.log().splitlines() if "ERROR" in line or "Traceback" in line
+            line
+            for s in (server, *others)
+            for line in s.log().splitlines()
+            if "ERROR" in line or "Traceback" in line
         ]
         report["server_errors_logged"] = len(errors)
         if errors:
@@ -487,6 +516,8 @@ def main(argv: list[str] | None = None) -> dict:
             if args.profile.exists():
                 report["profile"] = {"file": str(args.profile), **summarize_profile(args.profile)}
     finally:
+        for other in others:
+            other.stop()
         server.stop()
         server.drop()
         if args.keep:

@@ -21,6 +21,7 @@ from django.conf import settings
 
 from hosts.models import Host
 from metrics import events, liveness
+from metrics.checks import checker
 from metrics.ingest import Memo, Pending, TokenRevoked
 from metrics.limits import client_address, join_limiter
 from metrics.schema import INT64_MAX, Inexact, parse_time, validate_sample
@@ -146,6 +147,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
+        checker().remove(self)
         for task in self.tasks:
             task.cancel()
         if self.host_id is not None:
@@ -232,7 +234,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         )
         await self.channel_layer.group_add(group, self.channel_name)
         self.tasks[0].cancel()  # the join deadline
-        self.tasks.append(asyncio.create_task(self._check_loop()))
+        checker().add(self)
         await self._send(
             {"type": "joined", "protocol": protocol, "host": host.name, "server_time": rfc3339(now)}
         )
@@ -287,17 +289,12 @@ class AgentConsumer(AsyncWebsocketConsumer):
     async def agent_revoked(self, event: dict) -> None:
         await self._close(Close.UNAUTHORIZED, "token revoked")
 
-    async def _check_loop(self) -> None:
-        """Catch what no channel-layer message reported (a shell's revoke, another process)."""
-        while not self.closed:
-            await asyncio.sleep(settings.PROXMON_CONNECTION_CHECK_S)
-            verdict = await database_sync_to_async(_still_ours)(
-                self.host_id, self.token_hash, self.connection_id
-            )
-            if verdict == "revoked":
-                await self._close(Close.UNAUTHORIZED, "token revoked")
-            elif verdict == "replaced":
-                await self._close(Close.REPLACED, "replaced by a newer connection")
+    async def verdict(self, verdict: str) -> None:
+        """What the process-wide check of the host rows found (metrics/checks.py)."""
+        if verdict == "revoked":
+            await self._close(Close.UNAUTHORIZED, "token revoked")
+        elif verdict == "replaced":
+            await self._close(Close.REPLACED, "replaced by a newer connection")
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -333,16 +330,3 @@ def _go_offline(host_id: int, connection_id: uuid.UUID) -> bool:
             status=Host.Status.OFFLINE, connection_id=None, server_id=None
         )
     )
-
-
-def _still_ours(host_id: int, token_hash: str, connection_id: uuid.UUID) -> str:
-    row = Host.objects.filter(pk=host_id).values("token_hash", "connection_id").first()
-    if row is None or row["token_hash"] != token_hash:
-        return "revoked"
-    if row["connection_id"] is None:
-        # A sweep took the host offline while this process stalled: claim it back.
-        Host.objects.filter(pk=host_id, connection_id=None).update(
-            status=Host.Status.ONLINE, connection_id=connection_id, server_id=liveness.PROCESS_ID
-        )
-        return "ours"
-    return "ours" if row["connection_id"] == connection_id else "replaced"

@@ -206,3 +206,54 @@ def test_a_huge_integer_where_the_schema_wants_an_integer_is_judged_exactly():
     _, problem = decode_sample(json.dumps(frame))
     # the standard library's integer, not orjson's float: the range is what is wrong
     assert problem == "data.host.mem.total: expected an integer from 0 to 2^63-1"
+
+
+# --- the connection check: one query for all connections of the process ----------------------
+
+
+def test_one_query_judges_every_connection_of_the_process(make_host, django_assert_num_queries):
+    import uuid
+
+    from metrics.checks import judge
+
+    hosts = [make_host(f"pve{i}")[0] for i in range(4)]
+    ours, revoked, replaced, swept = (uuid.uuid4() for _ in range(4))
+    Host.objects.filter(pk=hosts[0].pk).update(connection_id=ours)
+    Host.objects.filter(pk=hosts[2].pk).update(connection_id=uuid.uuid4())  # a newer one
+    Host.objects.filter(pk=hosts[3].pk).update(connection_id=None, status="offline")
+    joined = [
+        (hosts[0].pk, hosts[0].token_hash, ours),
+        (hosts[1].pk, "$2b$04$" + "x" * 53, revoked),
+        (hosts[2].pk, hosts[2].token_hash, replaced),
+        (hosts[3].pk, hosts[3].token_hash, swept),
+    ]
+    with django_assert_num_queries(2):  # the read, and claiming the swept host back
+        verdicts = judge(joined)
+    assert verdicts == {ours: "ours", revoked: "revoked", replaced: "replaced", swept: "ours"}
+    assert Host.objects.filter(pk=hosts[3].pk, connection_id=swept, status="online").exists()
+
+
+async def test_the_check_closes_only_the_connections_whose_token_changed(
+    make_host, connect_agent, settings
+):
+    from metrics.checks import checker
+
+    settings.PROXMON_CONNECTION_CHECK_S = 0.2
+    agents = []
+    for i in range(4):
+        host, token = await database_sync_to_async(make_host)(f"pve{i}")
+        agents.append((host, await connect_agent(host.name, token)))
+    revoked = agents[1][0]
+    await database_sync_to_async(
+        lambda: Host.objects.filter(pk=revoked.pk).update(token_hash="$2b$04$" + "x" * 53)
+    )()
+    assert await agents[1][1].closed_with(timeout=3) == 4401
+    rounds = checker().rounds
+    for _, agent in (agents[0], agents[2], agents[3]):
+        await agent.send_json_to(frames.sample("slow", seq=1))
+        assert await agent.receive_json_from(timeout=5) == {"type": "ack", "seq": 1}
+    while checker().rounds < rounds + 2:  # two more rounds, and still nobody else is closed
+        await asyncio.sleep(0.05)
+    for _, agent in (agents[0], agents[2], agents[3]):
+        await agent.send_json_to(frames.sample("slow", seq=2))
+        assert await agent.receive_json_from(timeout=5) == {"type": "ack", "seq": 2}
