@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 PROTOCOL_VERSIONS = (1,)
 # Frames larger than this are parsed and validated in a worker thread.
 INLINE_FRAME_BYTES = 64 * 1024
+# Frames from this size on wait for a slot (metrics/writer.py) before they are decoded.
+SLOT_FRAME_BYTES = 4096
 NACKS_BEFORE_CLOSE = 10
 # Two samples of a tier whose delays differ by less than this are live, not a resent backlog.
 SKEW_STEADY_S = 5.0
@@ -166,6 +168,16 @@ class AgentConsumer(AsyncWebsocketConsumer):
             # daphne enforces the limit before the frame is read; this covers other servers
             await self._close(Close.TOO_LARGE, "frame too large")
             return
+        if len(text_data) < SLOT_FRAME_BYTES:
+            await self._handle(text_data)  # joins and small samples
+            return
+        # A decoded 58 KB sample is ~270 KB of Python objects. Decoded only when one of the
+        # process's slots is free, so that thousands of agents sending at once queue as text
+        # rather than as gigabytes of dicts the garbage collector keeps walking.
+        async with writer().slots:
+            await self._handle(text_data)
+
+    async def _handle(self, text_data: str) -> None:
         try:
             if len(text_data) > INLINE_FRAME_BYTES:
                 frame, problem = await sync_to_async(decode_sample, thread_sensitive=False)(

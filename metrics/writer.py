@@ -7,6 +7,8 @@ one hop between the event loop and the thread, for all of them. While that batch
 the next one queues up, so the batches grow with the load and a lone sample waits for nobody.
 The task ends when the queue is empty.
 
+`slots` bounds how many big frames the consumers hold decoded at once (see SLOTS).
+
 Each sample still gets its own outcome (ingest_many gives every sample a savepoint): its
 connection acks, nacks or closes exactly as it would have alone, and acks only after the commit.
 """
@@ -23,11 +25,15 @@ from metrics.ingest import Pending, Stored, ingest_many
 # Samples per transaction at most: enough to share the commit, short enough that SQLite's write
 # lock is not held for long (other processes, the pruner and joins wait for it).
 BATCH = 64
+# Big frames decoded and not yet stored, at most (consumers wait for a slot before decoding):
+# a few batches, so the writer never runs dry, and a bound on memory when it cannot keep up.
+SLOTS = 4 * BATCH
 
 
 class Writer:
     def __init__(self) -> None:
         self.queue: list[tuple[Pending, asyncio.Future]] = []
+        self.slots = asyncio.Semaphore(SLOTS)
         self.draining = False
         self.batches = 0  # for tests and benchmarks: how many transactions it took
         self.samples = 0

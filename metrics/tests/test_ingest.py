@@ -257,3 +257,32 @@ async def test_the_check_closes_only_the_connections_whose_token_changed(
     for _, agent in (agents[0], agents[2], agents[3]):
         await agent.send_json_to(frames.sample("slow", seq=2))
         assert await agent.receive_json_from(timeout=5) == {"type": "ack", "seq": 2}
+
+
+async def test_big_frames_wait_for_a_slot_before_they_are_decoded(
+    make_host, connect_agent, monkeypatch
+):
+    """With 2 slots, 6 agents sending at once never have more than 2 samples decoded."""
+    import metrics.writer
+
+    monkeypatch.setattr(metrics.writer, "SLOTS", 2)
+    metrics.writer._writers.clear()  # a writer with 2 slots for this loop
+    batches: list[int] = []
+    real = metrics.writer.ingest_many
+
+    def recording(pending):
+        batches.append(len(pending))
+        return real(pending)
+
+    monkeypatch.setattr(metrics.writer, "ingest_many", recording)
+    agents = []
+    for i in range(6):
+        host, token = await database_sync_to_async(make_host)(f"pve{i}")
+        agents.append(await connect_agent(host.name, token))
+    big = frames.sample("fast", seq=1)
+    big["data"]["zfs_pools"]["raw"] = {"padding": "x" * 8000}  # > 4 KB: takes a slot
+    for agent in agents:
+        await agent.send_json_to(big)
+    for agent in agents:
+        assert await agent.receive_json_from(timeout=10) == {"type": "ack", "seq": 1}
+    assert sum(batches) == 6 and max(batches) <= 2
