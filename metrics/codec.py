@@ -50,8 +50,7 @@ def decode(body: bytes, keyframe: bytes | None = None) -> dict:
 
 @lru_cache(maxsize=256)
 def _dictionary(content: bytes) -> zstandard.ZstdCompressionDict:
-    # The same keyframe serves every sample of its hour: build its dictionary once, with the
-    # compression tables already computed (a compressor that loads them itself: 4x slower).
-    dictionary = zstandard.ZstdCompressionDict(content, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
-    dictionary.precompute_compress(level=LEVEL)
-    return dictionary
+    # The same keyframe serves every sample of its hour: build its dictionary once. Not
+    # precomputed: that saves 0.07 ms per sample but takes 0.44 MB per dictionary instead of
+    # 0.07 MB, and with more hosts than the cache holds it is rebuilt for every sample anyway.
+    return zstandard.ZstdCompressionDict(content, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
