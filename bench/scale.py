@@ -509,6 +509,13 @@ def main(argv: list[str] | None = None) -> dict:
             if "ERROR" in line or "Traceback" in line
         ]
         report["server_errors_logged"] = len(errors)
+        pauses = [
+            float(line.split(" took ")[1].split(" ms")[0])
+            for s in (server, *others)
+            for line in s.log().splitlines()
+            if "garbage collection of generation" in line
+        ]
+        report["gc_pauses_over_100ms"] = {"n": len(pauses), "max_ms": max(pauses, default=None)}
         if errors:
             report["first_server_error"] = errors[0][:300]
         if spy is not None:

@@ -27,6 +27,7 @@ class Command(BaseCommand):
         from proxmon.asgi import application
 
         WebSocketFactory.protocol = _reason_passing_protocol()
+        _watch_garbage_collector()
         liveness.start()
         server = Server(
             application=application,
@@ -74,3 +75,37 @@ def _reason_passing_protocol():
             super().handle_reply(message)
 
     return ReasonPassingProtocol
+
+
+# A full collection walks every container object of the process; with thousands of agent
+# connections that can stall every connection at once. Long ones are logged.
+GC_PAUSE_LOG_S = 0.1
+
+
+def _watch_garbage_collector() -> None:
+    """Log long collections, and keep what start-up created out of every later one.
+
+    The ~85,000 objects of Django, daphne and the apps live as long as the process; frozen
+    (gc.freeze), a full collection walks only what the connections and samples created.
+    """
+    import gc
+    import time
+
+    gc.freeze()
+
+    started = [0.0]
+
+    def watch(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        took = time.perf_counter() - started[0]
+        if took >= GC_PAUSE_LOG_S:
+            log.warning(
+                "garbage collection of generation %s took %.0f ms (%s objects freed)",
+                info["generation"],
+                took * 1000,
+                info["collected"],
+            )
+
+    gc.callbacks.append(watch)
