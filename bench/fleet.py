@@ -97,7 +97,8 @@ class SimulatedAgent:
             self.collect(tier)
             await asyncio.sleep(interval)
 
-    async def run(self, deadline: float) -> None:
+    async def run(self, deadline: float, delay: float = 0.0) -> None:
+        await asyncio.sleep(delay)  # --ramp: agents start one after the other
         tasks = []
         if not self.args.saturate:
             tasks = [asyncio.create_task(self.schedule(t, self.intervals[t])) for t in TIERS]
@@ -238,7 +239,8 @@ async def main(args) -> dict:
             if agent.host.scenario != "offline":
                 agent.backfill(args.backfill_hours, args.backfill_step)
     started = time.monotonic()
-    await asyncio.gather(*(agent.run(deadline) for agent in agents))
+    ramp = args.ramp / max(1, len(agents))
+    await asyncio.gather(*(agent.run(deadline, i * ramp) for i, agent in enumerate(agents)))
     elapsed = time.monotonic() - started
     ms = [v * 1000 for v in stats.latencies[args.skip :]] if stats.latencies else []
     report = {
@@ -280,6 +282,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--skip", type=int, default=0, help="ignore the first N latencies (warm-up)")
     p.add_argument("--ack-times", action="store_true", help="report every ack: [sent s, ms]")
+    p.add_argument(
+        "--ramp", type=float, default=0, help="start the agents evenly over this many seconds"
+    )
     return p
 
 

@@ -363,6 +363,12 @@ def main(argv: list[str] | None = None) -> dict:
         "--in-flight", type=int, default=4, help="unacked samples per agent (--saturate)"
     )
     p.add_argument("--static-payloads", action="store_true", help="build each payload once")
+    p.add_argument(
+        "--ramp",
+        type=float,
+        default=0,
+        help="agents join evenly over this many seconds (steady state without a join storm)",
+    )
     p.add_argument("--skip", type=int, default=0, help="ignore the first N ack latencies")
     p.add_argument(
         "--steady-after",
@@ -413,6 +419,7 @@ def main(argv: list[str] | None = None) -> dict:
         "agents": args.agents,
         "processes": args.processes,
         "mode": "saturate" if args.saturate else f"cadence {args.fast:g}/{medium:g}/{slow:g} s",
+        "ramp_s": args.ramp,
         "static_payloads": args.static_payloads or args.saturate,
         "fd_limit": fd_limit,
         "register_s": round(register_s, 1),
@@ -431,6 +438,8 @@ def main(argv: list[str] | None = None) -> dict:
             command += ["--saturate", "--in-flight", str(args.in_flight)]
         if args.static_payloads:
             command.append("--static-payloads")
+        if args.ramp:
+            command += ["--ramp", str(args.ramp)]
         fleet = subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
