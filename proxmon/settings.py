@@ -187,6 +187,8 @@ PROXMON_TOKEN_BCRYPT_ROUNDS = env.integer("PROXMON_TOKEN_BCRYPT_ROUNDS", 5, mini
 PROXMON_RETENTION_HOURS = env.integer("PROXMON_RETENTION_HOURS", 48, minimum=1)
 PROXMON_PRUNE_INTERVAL_S = env.integer("PROXMON_PRUNE_INTERVAL_S", 3600, minimum=1)
 PROXMON_PRUNE_CHUNK = env.integer("PROXMON_PRUNE_CHUNK", 1000, minimum=1)
+# Seconds the pruner waits between chunks, so that ingest waiting for SQLite's lock gets in.
+PROXMON_PRUNE_PAUSE_S = env.number("PROXMON_PRUNE_PAUSE_S", 0.1)
 # Largest frame an agent may send; larger frames close the connection with 1009.
 PROXMON_MAX_FRAME_BYTES = env.integer("PROXMON_MAX_FRAME_BYTES", 8 * 1024 * 1024, minimum=1024)
 # Seconds an agent has to send its join frame (4408 after that).

@@ -105,6 +105,16 @@ def test_prune_deletes_only_old_samples_in_chunks():
     assert len(rounds) == 4  # 10 + 10 + 5, then one that finds nothing
 
 
+def test_prune_pauses_after_each_full_chunk_for_waiting_writers(monkeypatch, settings):
+    settings.PROXMON_PRUNE_PAUSE_S = 0.25
+    host = Host.objects.create(name="pve1")
+    make_samples(host, [49 + i / 100 for i in range(25)])
+    pauses: list[float] = []
+    monkeypatch.setattr("metrics.models.time.sleep", pauses.append)
+    assert Sample.objects.prune(timezone.now() - timedelta(hours=48), chunk=10) == 25
+    assert pauses == [0.25, 0.25]  # after 10 and 10; the chunk of 5 was the last
+
+
 def test_prune_stops_when_asked_between_chunks():
     host = Host.objects.create(name="pve1")
     make_samples(host, [50 + i / 100 for i in range(30)])
