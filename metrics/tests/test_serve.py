@@ -10,10 +10,11 @@ from metrics.management.commands import serve
 
 def test_long_garbage_collections_are_logged_and_start_up_objects_frozen(caplog, monkeypatch):
     monkeypatch.setattr(serve, "GC_PAUSE_LOG_S", 0.0)  # every collection counts as long
-    before = list(gc.callbacks)
+    before, thresholds = list(gc.callbacks), gc.get_threshold()
     try:
         serve._watch_garbage_collector()
         assert gc.get_freeze_count() > 10_000  # Django and the apps, out of every collection
+        assert gc.get_threshold()[0] == serve.GC_YOUNG_THRESHOLD
         with caplog.at_level(logging.WARNING, logger="proxmon.serve"):
             gc.collect()
         assert any(
@@ -21,4 +22,5 @@ def test_long_garbage_collections_are_logged_and_start_up_objects_frozen(caplog,
         )
     finally:
         gc.callbacks[:] = before
+        gc.set_threshold(*thresholds)
         gc.unfreeze()
