@@ -27,7 +27,6 @@ import json
 import os
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,9 +37,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.monitor import Monitor, ack_timeline, latency_stats, rss_mb  # noqa: E402
+from bench.profiling import profile, summarize_profile  # noqa: E402
 from liveserver import LiveServer  # noqa: E402
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # The mix of bench/pages.py, without "offline" (an agent that leaves would skew the count).
 SCENARIOS = ("healthy",) * 8 + ("degraded", "full", "updates", "stale-snapshots")
 
@@ -112,241 +112,64 @@ def warm(server: LiveServer, tokens: Path) -> float:
     )
 
 
-def rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
+class Restart:
+    """The reconnect storm: stop the server at `at` s into the run, start it again at once.
 
+    A clean stop (SIGTERM) marks every host offline, as `serve` does when systemd restarts it;
+    the agents see their connection close and come back with their own backoff (bench/fleet.py:
+    1 s doubling, with jitter, like the real agent) and resend what was not acked. Counts the
+    hosts online in the database every 0.1 s from the moment the server listens again.
+    """
 
-def cpu_seconds(pid: int) -> float | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of all CPUs from /proc/stat: idle and iowait count as not busy."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    total = sum(fields[:8])  # guest time is already in user
-    return total - fields[3] - fields[4], total
-
-
-def open_fds(pid: int) -> int | None:
-    try:
-        return len(os.listdir(f"/proc/{pid}/fd"))
-    except OSError:
-        return None
-
-
-class Monitor:
-    """Reads server (and client) process figures every `interval` seconds in a thread."""
-
-    def __init__(
-        self,
-        server: LiveServer,
-        client_pid: int | None = None,
-        interval: float = 2.0,
-        others: tuple[LiveServer, ...] = (),
-    ):
-        """`others`: further processes of the same server; CPU, RSS and fds are summed."""
-        self.server, self.client_pid, self.interval = server, client_pid, interval
-        self.pids = [s.process.pid for s in (server, *others)]
-        self.rows: list[dict] = []
-        self._stop = threading.Event()
+    def __init__(self, server: LiveServer, monitor: Monitor, at: float, hosts: int) -> None:
+        self.server, self.monitor, self.at, self.hosts = server, monitor, at, hosts
+        self.report: dict = {}
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def start(self) -> Monitor:
-        self.t0 = time.monotonic()
-        self.cpu0 = self.total(cpu_seconds)
-        self.client_cpu0 = cpu_seconds(self.client_pid) if self.client_pid else None
-        self.machine0 = machine_busy()
+    def start(self) -> Restart:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
+    def join(self, timeout: float) -> dict:
+        self._thread.join(timeout)
+        return self.report
 
-    def total(self, read):
-        """`read(pid)` summed over the server's processes; None if one could not be read."""
-        values = [read(pid) for pid in self.pids]
-        return None if None in values else round(sum(values), 2)
-
-    def stored(self) -> int:
-        try:
-            return self.server.query("SELECT COALESCE(MAX(id), 0) FROM metrics_sample")[0][0]
-        except Exception:  # a locked or busy database: no reading this round
-            return -1
+    def online(self) -> int:
+        sql = "SELECT COUNT(*) FROM hosts_host WHERE status = 'online'"
+        return self.server.query(sql)[0][0]
 
     def _run(self) -> None:
-        last_t, last_cpu, last_client = self.t0, self.cpu0, self.client_cpu0
-        last_machine = self.machine0
-        last_stored = self.stored()
-        while not self._stop.wait(self.interval):
-            now = time.monotonic()
-            cpu = self.total(cpu_seconds)
-            client = cpu_seconds(self.client_pid) if self.client_pid else None
-            stored = self.stored()
-            machine = machine_busy()
-            span = now - last_t
-            row = {
-                "t": round(now - self.t0, 1),
-                "rss_mb": self.total(rss_mb),
-                "cpu_pct": round((cpu - last_cpu) / span * 100) if cpu and last_cpu else None,
-                "fds": self.total(open_fds),
-                # every process on the machine, 100 % = all cores busy
-                "machine_pct": round(
-                    (machine[0] - last_machine[0]) / max(1, machine[1] - last_machine[1]) * 100
-                ),
-                "stored_per_s": (
-                    round((stored - last_stored) / span, 1)
-                    if stored >= 0 and last_stored >= 0
-                    else None
-                ),
-            }
-            if client is not None and last_client is not None:
-                row["client_cpu_pct"] = round((client - last_client) / span * 100)
-            self.rows.append(row)
-            last_t, last_cpu, last_client, last_machine = now, cpu, client, machine
-            if stored >= 0:
-                last_stored = stored
+        time.sleep(self.at)
+        self.report["online_before"] = self.online()
+        began = time.monotonic()
+        self.monitor.retire(self.server)
+        self.server.stop()
+        stopped = time.monotonic()
+        self.report["online_after_stop"] = self.online()
+        self.server.start(timeout=120)
+        listening = time.monotonic()
+        self.report.update(stop_s=round(stopped - began, 2), start_s=round(listening - stopped, 2))
+        counts: list[tuple[float, int]] = []
+        while time.monotonic() - listening < 120:
+            try:
+                count = self.online()
+            except Exception:  # a busy SQLite: read again
+                continue
+            counts.append((round(time.monotonic() - listening, 1), count))
+            if count >= self.hosts:
+                break
+            time.sleep(0.1)
 
-    def summary(self) -> dict:
-        rows = self.rows
-        now = time.monotonic()
-        cpu = self.total(cpu_seconds)
-        result = {
-            "server_rss_mb_peak": max((r["rss_mb"] for r in rows if r["rss_mb"]), default=None),
-            "server_rss_mb_end": rows[-1]["rss_mb"] if rows else None,
-            "server_cpu_pct_mean": (
-                round((cpu - self.cpu0) / (now - self.t0) * 100) if cpu and self.cpu0 else None
-            ),
-            "server_cpu_pct_peak_2s": max(
-                (r["cpu_pct"] for r in rows if r["cpu_pct"] is not None), default=None
-            ),
-            "server_fds_peak": max((r["fds"] for r in rows if r["fds"]), default=None),
-            "machine_busy_pct_mean": (
-                round(sum(r["machine_pct"] for r in rows) / len(rows)) if rows else None
-            ),
-        }
-        client_rows = [r["client_cpu_pct"] for r in rows if "client_cpu_pct" in r]
-        if client_rows:
-            result["client_cpu_pct_mean"] = round(sum(client_rows) / len(client_rows))
-        return result
+        def first(share: float) -> float | None:
+            return next((t for t, n in counts if n >= share * self.hosts), None)
 
-    def timeline(self, every: float = 10.0) -> list[dict]:
-        """The 2 s readings folded into `every`-second rows (means; RSS and fds at the end)."""
-        out, bucket = [], []
-        for row in self.rows:
-            bucket.append(row)
-            if row["t"] >= (len(out) + 1) * every or row is self.rows[-1]:
-
-                def mean(key, rows=bucket):
-                    values = [r[key] for r in rows if r.get(key) is not None]
-                    return round(sum(values) / len(values), 1) if values else None
-
-                out.append({
-                    "t": row["t"],
-                    "rss_mb": row["rss_mb"],
-                    "fds": row["fds"],
-                    "cpu_pct": mean("cpu_pct"),
-                    "client_cpu_pct": mean("client_cpu_pct"),
-                    "machine_pct": mean("machine_pct"),
-                    "stored_per_s": mean("stored_per_s"),
-                })  # fmt: skip
-                bucket = []
-        return out
-
-
-def latency_stats(values: list[float]) -> dict:
-    """Count, median, p99 (nearest rank, as bench/fleet.py) and max of latencies in ms."""
-    if not values:
-        return {"n": 0}
-    ordered = sorted(values)
-    return {
-        "n": len(ordered),
-        "p50_ms": round(statistics.median(ordered), 1),
-        "p99_ms": round(ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))], 1),
-        "max_ms": round(ordered[-1], 1),
-    }
-
-
-def ack_timeline(acks: list[list[float]], every: float) -> list[dict]:
-    """Latency of the samples sent in each `every`-second window of the run."""
-    rows = []
-    end = max((sent for sent, _ in acks), default=0)
-    start = 0.0
-    while start <= end:
-        window = [ms for sent, ms in acks if start <= sent < start + every]
-        rows.append({"sent_s": f"{start:g}-{start + every:g}", **latency_stats(window)})
-        start += every
-    return rows
-
-
-def profile(
-    pid: int, seconds: float, delay: float, path: Path, gil: bool = False
-) -> subprocess.Popen:
-    """py-spy record of the server, all threads, raw (collapsed stacks) to `path`.
-
-    With `gil`, only the thread holding the GIL is sampled: where the one core Python can use
-    goes.
-    """
-    py_spy = Path(sys.executable).parent / "py-spy"
-    command = (
-        f"sleep {delay} && exec {py_spy} record -p {pid} -d {int(seconds)} -r 100"
-        f" -f raw -o {path} -t --nonblocking{' --gil' if gil else ''}"
-    )
-    return subprocess.Popen(
-        ["sh", "-c", command], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-
-
-def _frame_key(frame: str) -> str:
-    """`function (path/to/file.py:123)` -> `function (to/file.py)`: lines of one function merge."""
-    name, sep, where = frame.partition(" (")
-    if not sep:
-        return frame
-    file = where.rstrip(")").rsplit(":", 1)[0]
-    return f"{name} ({'/'.join(file.split('/')[-2:])})"
-
-
-def summarize_profile(path: Path, top: int = 25) -> dict:
-    """Share of samples per thread, and the functions with the most inclusive / own time."""
-    threads: dict[str, int] = {}
-    inclusive: dict[str, int] = {}
-    own: dict[str, int] = {}
-    total = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        n = int(count)
-        total += n
-        frames = stack.split(";")
-        thread = frames[0]
-        threads[thread] = threads.get(thread, 0) + n
-        seen = set()
-        for frame in frames[1:]:
-            key = _frame_key(frame)
-            if key not in seen:
-                inclusive[key] = inclusive.get(key, 0) + n
-                seen.add(key)
-        leaf = _frame_key(frames[-1])
-        own[leaf] = own.get(leaf, 0) + n
-
-    def share(table: dict[str, int]) -> list[list]:
-        ranked = sorted(table.items(), key=lambda kv: -kv[1])[:top]
-        return [[name, round(100 * n / total, 1)] for name, n in ranked]
-
-    return {"samples": total, "threads_pct": share(threads), "inclusive_pct": share(inclusive),
-            "own_pct": share(own)}  # fmt: skip
+        self.report.update({
+            "half_online_s": first(0.5),
+            "p90_online_s": first(0.9),
+            "all_online_s": first(1.0),
+            "online_at_end_of_watch": counts[-1][1] if counts else None,
+            "online_every_second": [n for t, n in counts if t == int(t)][:30],
+        })  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -380,6 +203,11 @@ def main(argv: list[str] | None = None) -> dict:
         action="store_true",
         help="before the run, one sample per tier per host through ingest (a known fleet)",
     )
+    p.add_argument(
+        "--restart-at",
+        type=float,
+        help="stop and start the server this many seconds into the run (reconnect storm)",
+    )
     p.add_argument("--profile", type=Path, help="py-spy record the server into this raw file")
     p.add_argument("--profile-delay", type=float, default=10)
     p.add_argument("--profile-seconds", type=float, default=15)
@@ -404,6 +232,8 @@ def main(argv: list[str] | None = None) -> dict:
     server = LiveServer(workdir, **env)
     if args.processes > 1 and (server.engine != "postgresql" or "REDIS_URL" not in env):
         raise SystemExit("--processes needs DATABASE_URL=postgres://... and REDIS_URL")
+    if args.restart_at is not None and (args.processes > 1 or args.restart_at >= args.duration):
+        raise SystemExit("--restart-at: one server process, and a moment before --duration")
     others = tuple(
         LiveServer(workdir / f"process{i}", share=server, **env) for i in range(1, args.processes)
     )
@@ -444,6 +274,9 @@ def main(argv: list[str] | None = None) -> dict:
             command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         monitor = Monitor(server, fleet.pid, others=others).start()
+        restart = None
+        if args.restart_at is not None:
+            restart = Restart(server, monitor, args.restart_at, args.agents).start()
         spy = None
         if args.profile:
             spy = profile(
@@ -465,6 +298,8 @@ def main(argv: list[str] | None = None) -> dict:
             fleet_error = f"fleet still running {args.duration + 150:.0f} s after start: killed"
         stored_at_end = monitor.stored()
         monitor.stop()
+        if restart is not None:
+            report["restart"] = restart.join(timeout=150)
         if fleet_error is None and fleet.returncode != 0:
             raise RuntimeError(f"fleet failed ({fleet.returncode}):\n{err[-3000:]}")
         result = json.loads(out) if fleet_error is None else {}
