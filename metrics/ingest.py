@@ -54,27 +54,40 @@ class Pending:
 def ingest_many(pending: list[Pending]) -> list[Stored | Exception]:
     """Store several samples in one transaction; per sample its Stored or what it raised.
 
-    A sample that raises (TokenRevoked, a database error) is rolled back to its savepoint and
-    its exception returned in its place; the others still commit. If the commit itself fails,
-    it raises, and none of them is stored.
+    A sample that raises (TokenRevoked, a database error) takes none of the others with it:
+    its exception is returned in its place and the others still commit. If the commit itself
+    fails, it raises, and none of them is stored.
+
+    Failures are rare, so the batch is first stored without a savepoint per sample (two
+    statements fewer per sample, a round trip each on PostgreSQL); only if any sample raises is
+    that attempt rolled back whole and the batch stored again, each sample in a savepoint.
     """
+    if len(pending) > 1:
+        try:
+            with transaction.atomic():
+                return [_ingest(item, savepoint=False) for item in pending]
+        except Exception:  # noqa: BLE001 - find out which one, below
+            pass
     results: list[Stored | Exception] = []
     with transaction.atomic():
         for item in pending:
             try:
-                results.append(
-                    ingest(
-                        item.host_id,
-                        item.token_hash,
-                        item.frame,
-                        item.received_at,
-                        item.clock_skew_s,
-                        item.memo,
-                    )
-                )
+                results.append(_ingest(item))
             except Exception as exc:  # noqa: BLE001 - handed to the sample's own connection
                 results.append(exc)
     return results
+
+
+def _ingest(item: Pending, savepoint: bool = True) -> Stored:
+    return ingest(
+        item.host_id,
+        item.token_hash,
+        item.frame,
+        item.received_at,
+        item.clock_skew_s,
+        item.memo,
+        savepoint=savepoint,
+    )
 
 
 def ingest(
@@ -84,12 +97,18 @@ def ingest(
     received_at: datetime,
     clock_skew_s: float | None,
     memo: Memo | None = None,
+    savepoint: bool = True,
 ) -> Stored:
     """Store a valid sample frame for the host that joined with `token_hash`.
 
     Raises TokenRevoked, without storing, when the host's token is no longer `token_hash`.
     `clock_skew_s`, when measured, is recorded on the host. `memo` is the connection's record
     of what its earlier samples stored (see Memo); without one everything is read back.
+    `savepoint=False` inside a caller's transaction: if this raises, that whole transaction
+    must be rolled back (ingest_many does).
+
+    The statements that run for every sample are plain SQL: building them through the ORM
+    cost more than running them (bench/ingest.py).
     """
     memo = memo if memo is not None else Memo()
     tier = frame["tier"]
@@ -97,13 +116,15 @@ def ingest(
     data = frame["data"]
     errors = frame.get("errors") or {}
     learned = Memo(guests=memo.guests, facts=memo.facts, kernel_known=memo.kernel_known)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         # The token check and the host's own update in one statement; on PostgreSQL it also
         # locks the host row until commit, so a revoke cannot slip in between.
-        seen: dict[str, Any] = {"last_seen_at": received_at}
-        if clock_skew_s is not None:
-            seen["clock_skew_s"] = clock_skew_s
-        if not Host.objects.filter(pk=host_id, token_hash=token_hash).update(**seen):
+        if clock_skew_s is None:
+            seen = _execute(HOST_SEEN, _prep(Host, last_seen_at=received_at), host_id, token_hash)
+        else:
+            values = _prep(Host, last_seen_at=received_at, clock_skew_s=clock_skew_s)
+            seen = _execute(HOST_SEEN_SKEW, values, host_id, token_hash)
+        if not seen:
             raise TokenRevoked
         text = codec.dumps({"data": data, "errors": errors})
         created = _store_sample(host_id, tier, collected_at, received_at, text, memo, learned)
@@ -140,6 +161,54 @@ class Memo:
         self.keyframes.update(other.keyframes)
         self.latest.update(other.latest)
         self.guests, self.facts, self.kernel_known = other.guests, other.facts, other.kernel_known
+
+
+def _prep(model, **values: Any) -> list:
+    """`values` of `model`'s fields as the database takes them (dates, JSON, bytes)."""
+    return [
+        model._meta.get_field(name).get_db_prep_save(value, connection)
+        for name, value in values.items()
+    ]
+
+
+def _execute(sql: str, values: list, *more: Any) -> int:
+    """Run one of the statements every sample runs; its rowcount.
+
+    On PostgreSQL as a prepared statement with server-side binding (Django binds on the client
+    and sends every statement as new text), so the server parses and plans each of them once
+    per connection instead of once per sample.
+    """
+    params = [*values, *more]
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(sql, params, prepare=True)
+            return cursor.rowcount
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+HOST_SEEN = f"UPDATE {Host._meta.db_table} SET last_seen_at = %s WHERE id = %s AND token_hash = %s"
+HOST_SEEN_SKEW = (
+    f"UPDATE {Host._meta.db_table} SET last_seen_at = %s, clock_skew_s = %s"
+    " WHERE id = %s AND token_hash = %s"
+)
+UPDATE_LATEST = (
+    f"UPDATE {LatestSample._meta.db_table}"
+    " SET collected_at = %s, received_at = %s, body = %s, errors = %s"
+    " WHERE host_id = %s AND tier = %s"
+)
+INSERT_POINT = (
+    f"INSERT INTO {MetricPoint._meta.db_table}"
+    " (collected_at, cpu_percent, mem_used, mem_total, load1, load5, load15, host_id)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+)
+UPDATE_SUMMARY = (
+    f"UPDATE {HostSummary._meta.db_table} SET facts = %s, updated_at = %s WHERE host_id = %s"
+)
 
 
 def _store_sample(
@@ -185,23 +254,13 @@ def _insert_sample(
     A duplicate (host, tier, collected_at) is a resent sample: stored once, acked again.
     Plain SQL because a savepoint around Model.create() costs more than the insert itself.
     """
-    fields = {f.name: f for f in Sample._meta.concrete_fields}
-    values = [
-        host_id,
-        tier,
-        fields["collected_at"].get_db_prep_save(collected_at, connection),
-        fields["received_at"].get_db_prep_save(received_at, connection),
-        keyframe_id,
-        fields["body"].get_db_prep_save(body, connection),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(INSERT_SAMPLE, values)
-        return cursor.rowcount == 1
+    values = _prep(Sample, tier=tier, collected_at=collected_at, received_at=received_at, body=body)
+    return _execute(INSERT_SAMPLE, values, host_id, keyframe_id) == 1
 
 
 INSERT_SAMPLE = (
     f"INSERT INTO {Sample._meta.db_table}"
-    " (host_id, tier, collected_at, received_at, keyframe_id, body)"
+    " (tier, collected_at, received_at, body, host_id, keyframe_id)"
     " VALUES (%s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (host_id, tier, collected_at) DO NOTHING"
 )
@@ -259,20 +318,22 @@ def _update_latest(
     if not (newer or current_from_future):
         learned.latest[tier] = current_at
         return False  # an older sample, resent after a reconnect
-    LatestSample.objects.filter(host_id=host_id, tier=tier).update(
+    values = _prep(
+        LatestSample,
         collected_at=collected_at,
         received_at=received_at,
         body=codec.compress(text),
         errors=errors,
     )
+    _execute(UPDATE_LATEST, values, host_id, tier)
     learned.latest[tier] = collected_at
     return True
 
 
 def _add_metric_point(host_id: int, collected_at: datetime, metrics: dict) -> None:
     load = metrics["load"]
-    MetricPoint.objects.create(
-        host_id=host_id,
+    values = _prep(
+        MetricPoint,
         collected_at=collected_at,
         cpu_percent=metrics["cpu_percent"],
         mem_used=metrics["mem"]["used"],
@@ -281,6 +342,7 @@ def _add_metric_point(host_id: int, collected_at: datetime, metrics: dict) -> No
         load5=load[1],
         load15=load[2],
     )
+    _execute(INSERT_POINT, values, host_id)
 
 
 def _update_summary(
@@ -302,7 +364,7 @@ def _update_summary(
             tier, data, errors, collected_at, received_at, previous=facts.get(tier)
         ),
     }
-    HostSummary.objects.filter(host_id=host_id).update(facts=facts, updated_at=received_at)
+    _execute(UPDATE_SUMMARY, _prep(HostSummary, facts=facts, updated_at=received_at), host_id)
     learned.facts = facts
 
 

@@ -55,6 +55,41 @@ def test_one_failing_sample_takes_none_of_the_others_with_it(make_host):
     assert not LatestSample.objects.filter(host=revoked).exists()
 
 
+def test_a_batch_stored_again_after_a_failure_leaves_memos_on_committed_rows(make_host):
+    # The batch is first tried without a savepoint per sample; the revoked sample makes that
+    # attempt roll back whole (its keyframes included) before it is stored sample by sample.
+    # The memos must point at the keyframes of the attempt that committed, or the next sample
+    # would be compressed against a keyframe that does not exist.
+    hosts = [make_host(f"pve{i}")[0] for i in range(3)]
+    memos = [Memo() for _ in hosts]
+    stale = Pending(hosts[1].pk, hosts[1].token_hash, frames.sample("fast", 1, NOW), NOW, None)
+    hosts[1].issue_token()
+
+    ingest_many([pending(hosts[0], 1, memos[0]), stale, pending(hosts[2], 1, memos[2])])
+    results = ingest_many([pending(hosts[0], 2, memos[0]), pending(hosts[2], 2, memos[2])])
+
+    assert all(isinstance(r, Stored) and r.created and r.latest for r in results)
+    for host, memo in ((hosts[0], memos[0]), (hosts[2], memos[2])):
+        keyframe_id = memo.keyframes["fast"][0]
+        assert set(Sample.objects.filter(host=host).values_list("keyframe_id", flat=True)) == {
+            keyframe_id
+        }
+        assert memo.latest["fast"] == NOW + timedelta(seconds=60)
+    assert len(stored(hosts[0])) == 2 and len(stored(hosts[2])) == 2
+
+
+def test_a_batch_without_failures_takes_one_statement_per_step(
+    make_host, django_assert_max_num_queries
+):
+    # Per sample: host, sample, chart point, latest, summary (no savepoint of its own); plus
+    # the transaction. Reading back what the memos know would add more.
+    hosts = [make_host(f"pve{i}")[0] for i in range(4)]
+    memos = [Memo() for _ in hosts]
+    ingest_many([pending(host, 1, memo) for host, memo in zip(hosts, memos, strict=True)])
+    with django_assert_max_num_queries(2 + 5 * len(hosts)):
+        ingest_many([pending(host, 2, memo) for host, memo in zip(hosts, memos, strict=True)])
+
+
 def test_a_duplicate_in_a_group_is_acked_and_stored_once(make_host):
     host, _ = make_host()
     first, again = ingest_many([pending(host, 1)]), ingest_many([pending(host, 1)])
