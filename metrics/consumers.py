@@ -154,7 +154,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
             task.cancel()
         if self.host_id is not None:
             await self.channel_layer.group_discard(group_name(self.host_id), self.channel_name)
-            if await database_sync_to_async(_go_offline)(self.host_id, self.connection_id):
+            if await writer().call(_go_offline, self.host_id, self.connection_id):
                 await events.host_changed(self.host_name)
             log.info("agent %s disconnected (code %s)", self.host_name, code)
 
@@ -233,8 +233,9 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await self._close(Close.UNAUTHORIZED, "unknown host or bad token")
             return
         now = utc_now()
-        online = await database_sync_to_async(_go_online)(
-            host.pk, host.token_hash, self.connection_id, version[:64], now
+        # In the writer's next batch: a join storm commits once per batch, not once per agent.
+        online = await writer().call(
+            _go_online, host.pk, host.token_hash, self.connection_id, version[:64], now
         )
         if not online:  # the token was revoked while we checked it
             await self._close(Close.UNAUTHORIZED, "unknown host or bad token")

@@ -11,14 +11,22 @@ The task ends when the queue is empty.
 
 Each sample still gets its own outcome (ingest_many gives every sample a savepoint): its
 connection acks, nacks or closes exactly as it would have alone, and acks only after the commit.
+
+The small writes of joining and leaving agents (`call`: a host going online or offline) travel
+in the same batches, each in a savepoint of its own. Alone, each was a commit of its own on the
+same database thread: a thousand agents rejoining after a restart queued a thousand commits
+behind each other and behind the samples, and joins waited longer than the join deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable
+from typing import Any
 
 from channels.db import database_sync_to_async
+from django.db import transaction
 
 from metrics.ingest import Pending, Stored, ingest_many
 
@@ -30,9 +38,35 @@ BATCH = 64
 SLOTS = 4 * BATCH
 
 
+class Call:
+    """A small write to run in the next batch: `function(*args)`, its result handed back."""
+
+    def __init__(self, function: Callable[..., Any], *args: Any) -> None:
+        self.function, self.args = function, args
+
+
+def write(batch: list[Pending | Call]) -> list[Any]:
+    """One transaction for a batch: each item's result, or the exception it raised."""
+    results: list[Any] = [None] * len(batch)
+    with transaction.atomic():
+        for index, item in enumerate(batch):
+            if isinstance(item, Call):
+                try:
+                    with transaction.atomic():
+                        results[index] = item.function(*item.args)
+                except Exception as exc:  # noqa: BLE001 - handed to its caller
+                    results[index] = exc
+        samples = [(i, item) for i, item in enumerate(batch) if isinstance(item, Pending)]
+        if samples:
+            stored = ingest_many([item for _, item in samples])
+            for (index, _), result in zip(samples, stored, strict=True):
+                results[index] = result
+    return results
+
+
 class Writer:
     def __init__(self) -> None:
-        self.queue: list[tuple[Pending, asyncio.Future]] = []
+        self.queue: list[tuple[Pending | Call, asyncio.Future]] = []
         self.slots = asyncio.Semaphore(SLOTS)
         self.draining = False
         self.batches = 0  # for tests and benchmarks: how many transactions it took
@@ -40,8 +74,15 @@ class Writer:
 
     async def store(self, pending: Pending) -> Stored:
         """Store one sample; returns its Stored or raises what storing it raised."""
+        return await self._queue(pending)
+
+    async def call(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run `function(*args)` in the next batch's transaction; its result or exception."""
+        return await self._queue(Call(function, *args))
+
+    async def _queue(self, item: Pending | Call) -> Any:
         future = asyncio.get_running_loop().create_future()
-        self.queue.append((pending, future))
+        self.queue.append((item, future))
         if not self.draining:
             self.draining = True
             asyncio.ensure_future(self._drain())
@@ -52,7 +93,7 @@ class Writer:
             while self.queue:
                 batch, self.queue = self.queue[:BATCH], self.queue[BATCH:]
                 try:
-                    results = await database_sync_to_async(ingest_many)([p for p, _ in batch])
+                    results = await database_sync_to_async(write)([p for p, _ in batch])
                 except BaseException as exc:  # the commit failed: none of them is stored
                     results = [exc] * len(batch)
                     if isinstance(exc, asyncio.CancelledError):
@@ -62,7 +103,7 @@ class Writer:
                         self.queue = []
                         raise
                 self.batches += 1
-                self.samples += len(batch)
+                self.samples += sum(isinstance(p, Pending) for p, _ in batch)
                 for (_, future), result in zip(batch, results, strict=True):
                     if future.done():  # its connection went away meanwhile
                         continue

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from channels.db import database_sync_to_async
+from django.db import IntegrityError
 
 from hosts.models import Host
-from metrics.consumers import decode_sample
+from metrics.consumers import _go_online, decode_sample
 from metrics.ingest import Memo, Pending, Stored, TokenRevoked, ingest, ingest_many
 from metrics.models import Guest, HostSummary, LatestSample, Sample
 from metrics.tests import frames
@@ -133,6 +135,39 @@ async def test_more_than_a_batch_is_stored_in_several_transactions(make_host, mo
     assert all(r.created for r in results)
     assert writer.batches == 3
     assert len(await database_sync_to_async(stored)(host)) == 10
+
+
+async def test_joins_and_samples_arriving_together_share_one_transaction(make_host):
+    # A join storm after a restart: each join's online-marking rides in the writer's batch
+    # instead of committing alone on the database thread.
+    hosts = [(await database_sync_to_async(make_host)(f"pve{i}"))[0] for i in range(6)]
+    writer = Writer()
+    now = NOW + timedelta(hours=1)
+    joins = [
+        writer.call(_go_online, h.pk, h.token_hash, uuid.uuid4(), "0.1.0", now) for h in hosts[:5]
+    ]
+    results = await asyncio.gather(*joins, writer.store(pending(hosts[5], 1)))
+    assert results[:5] == [True] * 5 and results[5].created
+    assert (writer.batches, writer.samples) == (1, 1)
+    statuses = await database_sync_to_async(
+        lambda: set(Host.objects.filter(pk__in=[h.pk for h in hosts[:5]]).values_list("status"))
+    )()
+    assert statuses == {(Host.Status.ONLINE,)}
+
+
+async def test_a_failing_call_in_a_batch_raises_for_its_caller_only(make_host):
+    host, _ = await database_sync_to_async(make_host)("pve1")
+    writer = Writer()
+
+    def broken():
+        Host.objects.create(name=host.name)  # the name is taken: IntegrityError
+
+    outcome = await asyncio.gather(
+        writer.call(broken), writer.store(pending(host, 1)), return_exceptions=True
+    )
+    assert isinstance(outcome[0], IntegrityError)
+    assert isinstance(outcome[1], Stored) and outcome[1].created
+    assert writer.batches == 1
 
 
 # --- the memo: what the connection's earlier samples stored ----------------------------------
