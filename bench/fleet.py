@@ -150,13 +150,20 @@ class SimulatedAgent:
                     await asyncio.sleep(2)
                     return
                 if self.args.saturate:
-                    await self.saturate(ws, deadline)
+                    sender = asyncio.create_task(self.saturate(ws, deadline))
                 else:
-                    await asyncio.wait_for(
-                        self.send_queued(ws), max(0, deadline - time.monotonic())
-                    )
-            except TimeoutError:
-                return
+                    sender = asyncio.create_task(self.send_queued(ws))
+                # As the real agent (agent/reporter.py): the session ends when either side
+                # does, so a closed connection is noticed at once, not at the next sample.
+                done, _ = await asyncio.wait(
+                    {sender, reader},
+                    timeout=max(0, deadline - time.monotonic()),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                sender.cancel()
+                await asyncio.gather(sender, return_exceptions=True)
+                for task in done:
+                    task.result()  # ConnectionClosed, usually
             finally:
                 reader.cancel()
 
