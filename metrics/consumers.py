@@ -204,6 +204,9 @@ class AgentConsumer(AsyncWebsocketConsumer):
     # --- join ------------------------------------------------------------------------------
 
     async def _join(self, frame: dict) -> None:
+        # The join frame came in time (4408 is about the agent, not about how long we take to
+        # check its token: in a storm of thousands that can be longer than the deadline).
+        self.tasks[0].cancel()
         protocol = frame.get("protocol")
         if isinstance(protocol, bool) or not isinstance(protocol, int):
             join_limiter.failed(self.address)
@@ -246,7 +249,6 @@ class AgentConsumer(AsyncWebsocketConsumer):
             group, {"type": "agent.replaced", "connection_id": str(self.connection_id)}
         )
         await self.channel_layer.group_add(group, self.channel_name)
-        self.tasks[0].cancel()  # the join deadline
         checker().add(self)
         await self._send(
             {"type": "joined", "protocol": protocol, "host": host.name, "server_time": rfc3339(now)}

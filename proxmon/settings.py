@@ -121,7 +121,7 @@ if REDIS_URL:
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "proxmon.layers.InMemoryChannelLayer"}}
 
 # --- Passwords and sessions ----------------------------------------------------------------
 PASSWORD_HASHERS = [

@@ -87,6 +87,21 @@ async def test_no_join_within_deadline_closes_4408(settings):
     assert await agent.closed_with(timeout=3) == 4408
 
 
+async def test_a_join_in_time_is_not_closed_4408_while_its_token_is_checked(settings):
+    # A storm of joins can keep the token checks busy past the deadline; the agent did its
+    # part by sending the join in time. Here one check (bcrypt cost 13, ~0.5 s) outlasts it.
+    settings.PROXMON_JOIN_TIMEOUT_S = 0.1
+    settings.PROXMON_TOKEN_BCRYPT_ROUNDS = 13
+    host = await database_sync_to_async(Host.objects.create)(name="pve1")
+    token = await database_sync_to_async(host.issue_token)()
+    agent = AgentCommunicator()
+    await agent.connect()
+    await agent.send_json_to(frames.join("pve1", token))
+    reply = await agent.receive_json_from(timeout=10)
+    assert reply["type"] == "joined"
+    await agent.disconnect()
+
+
 async def test_unsupported_protocol_closes_4426_naming_supported_versions(make_host):
     _, token = await database_sync_to_async(make_host)("pve1")
     code, reason = await send_and_close_code(frames.join("pve1", token, protocol=2))
