@@ -407,6 +407,7 @@ def _index_guest_runtime(
             for row in Guest.objects.filter(host_id=host_id).values_list("vmid", *RUNTIME_FIELDS)
         }
     now: dict[int, tuple] = {}
+    changed: dict[int, dict] = {}
     for item in guests:
         vmid = item["vmid"]
         values = {
@@ -419,7 +420,18 @@ def _index_guest_runtime(
         }
         now[vmid] = tuple(values[k] for k in RUNTIME_FIELDS)
         if existing.get(vmid) != now[vmid]:
-            _save(host_id, Guest.objects.filter(host_id=host_id, vmid=vmid).first(), vmid, values)
+            changed[vmid] = values
+    if changed:
+        # One read for all changed guests, and the new ones in one insert (a new host's first
+        # sample brings all of its guests at once).
+        rows = {g.vmid: g for g in Guest.objects.filter(host_id=host_id, vmid__in=list(changed))}
+        new = []
+        for vmid, values in changed.items():
+            if vmid in rows:
+                _save(host_id, rows[vmid], vmid, values)
+            else:
+                new.append(_filled(Guest(host_id=host_id, vmid=vmid), values))
+        Guest.objects.bulk_create(new)
     gone = [vmid for vmid in existing if vmid not in now]
     if gone:
         Guest.objects.filter(host_id=host_id, vmid__in=gone).delete()
@@ -451,9 +463,12 @@ def _index_guest_configs(host_id: int, configs: list[dict]) -> bool:
 
 
 def _save(host_id: int, guest: Guest | None, vmid: int, values: dict) -> None:
-    guest = guest or Guest(host_id=host_id, vmid=vmid)
+    _filled(guest or Guest(host_id=host_id, vmid=vmid), values).save()
+
+
+def _filled(guest: Guest, values: dict) -> Guest:
     for key, value in values.items():
         setattr(guest, key, value)
     guest.updated_at = timezone.now()
     guest.search_text = guest.index_text()
-    guest.save()
+    return guest
