@@ -208,3 +208,23 @@ def ack_timeline(acks: list[list[float]], every: float) -> list[dict]:
         rows.append({"sent_s": f"{start:g}-{start + every:g}", **latency_stats(window)})
         start += every
     return rows
+
+
+def server_log_summary(servers) -> dict:
+    """What the server processes logged: errors (the first one quoted), and the garbage
+    collections over 100 ms that `manage.py serve` reports (a pause of the whole process)."""
+    lines = [line for server in servers for line in server.log().splitlines()]
+    errors = [line for line in lines if "ERROR" in line or "Traceback" in line]
+    pauses = [
+        float(line.split(" took ")[1].split(" ms")[0])
+        for line in lines
+        if "garbage collection of generation" in line
+    ]
+    summary: dict = {
+        "server_errors_logged": len(errors),
+        "gc_pauses_over_100ms": {"n": len(pauses), "max_ms": max(pauses, default=None)},
+    }
+    if errors:
+        summary["first_server_error"] = errors[0][:300]
+        summary["database_is_locked_lines"] = sum("database is locked" in line for line in lines)
+    return summary

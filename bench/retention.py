@@ -46,15 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.fleet import frame  # noqa: E402
+from bench.monitor import Monitor, latency_stats, rss_mb, server_log_summary  # noqa: E402
 from bench.payloads import Host as Simulated  # noqa: E402
-from bench.scale import (  # noqa: E402
-    Monitor,
-    latency_stats,
-    make_hosts,
-    raise_fd_limit,
-    rss_mb,
-    warm,
-)
+from bench.scale import make_hosts, raise_fd_limit, warm  # noqa: E402
 from liveserver import LiveServer  # noqa: E402
 
 RETENTION_HOURS = 48
@@ -394,12 +388,7 @@ def main(argv: list[str] | None = None) -> dict:
         }  # fmt: skip
         report.update(monitor.summary())
         report["timeline"] = monitor.timeline(10)
-        errors = [line for line in server.log().splitlines() if line.startswith("ERROR")]
-        report["server_errors_logged"] = len(errors)
-        if errors:
-            report["first_server_error"] = errors[0][:300]
-            locked = sum(1 for line in server.log().splitlines() if "database is locked" in line)
-            report["database_is_locked_lines"] = locked
+        report.update(server_log_summary((server,)))
         report["server_rss_mb_end"] = rss_mb(server.process.pid)
     finally:
         server.stop()

@@ -37,7 +37,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.monitor import Monitor, ack_timeline, latency_stats, rss_mb  # noqa: E402
+from bench.monitor import (  # noqa: E402
+    Monitor,
+    ack_timeline,
+    latency_stats,
+    rss_mb,
+    server_log_summary,
+)
 from bench.profiling import profile, summarize_profile  # noqa: E402
 from liveserver import LiveServer  # noqa: E402
 
@@ -355,22 +361,7 @@ def main(argv: list[str] | None = None) -> dict:
             report["timeline"] = monitor.timeline(args.timeline)
             if acks:
                 report["ack_timeline"] = ack_timeline(acks, args.timeline)
-        errors = [
-            line
-            for s in (server, *others)
-            for line in s.log().splitlines()
-            if "ERROR" in line or "Traceback" in line
-        ]
-        report["server_errors_logged"] = len(errors)
-        pauses = [
-            float(line.split(" took ")[1].split(" ms")[0])
-            for s in (server, *others)
-            for line in s.log().splitlines()
-            if "garbage collection of generation" in line
-        ]
-        report["gc_pauses_over_100ms"] = {"n": len(pauses), "max_ms": max(pauses, default=None)}
-        if errors:
-            report["first_server_error"] = errors[0][:300]
+        report.update(server_log_summary((server, *others)))
         if spy is not None:
             spy.wait(timeout=args.profile_delay + args.profile_seconds + 60)
             if args.profile.exists():
