@@ -9,8 +9,9 @@ The task ends when the queue is empty.
 
 `slots` bounds how many big frames the consumers hold decoded at once (see SLOTS).
 
-Each sample still gets its own outcome (ingest_many gives every sample a savepoint): its
-connection acks, nacks or closes exactly as it would have alone, and acks only after the commit.
+Each sample still gets its own outcome (ingest_many keeps a failing sample from taking the
+others with it): its connection acks, nacks or closes exactly as it would have alone, and acks
+only after the commit.
 
 The small writes of joining and leaving agents (`call`: a host going online or offline) travel
 in the same batches, each in a savepoint of its own. Alone, each was a commit of its own on the
