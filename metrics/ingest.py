@@ -10,8 +10,10 @@ its own, so that one that fails takes none of the others with it.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.db import connection, transaction
@@ -52,33 +54,40 @@ class Pending:
 
 
 def ingest_many(pending: list[Pending]) -> list[Stored | Exception]:
-    """Store several samples in one transaction; per sample its Stored or what it raised.
+    """Store several samples in one transaction; per sample its Stored or what it raised."""
+    return each_in_one_transaction([partial(ingest_pending, item) for item in pending])
 
-    A sample that raises (TokenRevoked, a database error) takes none of the others with it:
-    its exception is returned in its place and the others still commit. If the commit itself
-    fails, it raises, and none of them is stored.
 
-    Failures are rare, so the batch is first stored without a savepoint per sample (two
-    statements fewer per sample, a round trip each on PostgreSQL); only if any sample raises is
-    that attempt rolled back whole and the batch stored again, each sample in a savepoint.
+def each_in_one_transaction(steps: list[Callable[[], Any]]) -> list[Any]:
+    """Run `steps` in one transaction; per step its result, or the exception it raised.
+
+    A step that raises (TokenRevoked, a database error) takes none of the others with it: its
+    exception is returned in its place and the others still commit. If the commit itself fails,
+    it raises, and nothing is stored.
+
+    Failures are rare, so the steps first run without a savepoint each (two statements fewer
+    per step, a round trip each on PostgreSQL); only if one raises is that attempt rolled back
+    whole and the steps run again, each in a savepoint. Steps open no savepoint of their own.
     """
-    if len(pending) > 1:
+    if len(steps) > 1:
         try:
             with transaction.atomic():
-                return [_ingest(item, savepoint=False) for item in pending]
+                return [step() for step in steps]
         except Exception:  # noqa: BLE001 - find out which one, below
             pass
-    results: list[Stored | Exception] = []
+    results: list[Any] = []
     with transaction.atomic():
-        for item in pending:
+        for step in steps:
             try:
-                results.append(_ingest(item))
-            except Exception as exc:  # noqa: BLE001 - handed to the sample's own connection
+                with transaction.atomic():
+                    results.append(step())
+            except Exception as exc:  # noqa: BLE001 - handed to the step's own caller
                 results.append(exc)
     return results
 
 
-def _ingest(item: Pending, savepoint: bool = True) -> Stored:
+def ingest_pending(item: Pending) -> Stored:
+    """`ingest` of a queued sample, inside a transaction of each_in_one_transaction."""
     return ingest(
         item.host_id,
         item.token_hash,
@@ -86,7 +95,7 @@ def _ingest(item: Pending, savepoint: bool = True) -> Stored:
         item.received_at,
         item.clock_skew_s,
         item.memo,
-        savepoint=savepoint,
+        savepoint=False,
     )
 
 
@@ -104,8 +113,8 @@ def ingest(
     Raises TokenRevoked, without storing, when the host's token is no longer `token_hash`.
     `clock_skew_s`, when measured, is recorded on the host. `memo` is the connection's record
     of what its earlier samples stored (see Memo); without one everything is read back.
-    `savepoint=False` inside a caller's transaction: if this raises, that whole transaction
-    must be rolled back (ingest_many does).
+    `savepoint=False` inside a caller's transaction: if this raises, the caller rolls back
+    (each_in_one_transaction does).
 
     The statements that run for every sample are plain SQL: building them through the ORM
     cost more than running them (bench/ingest.py).

@@ -2,19 +2,19 @@
 
 A connection hands its sample to `store()` and waits for the outcome; whoever is first starts
 a drain task on the event loop that takes everything queued (up to BATCH samples) to the
-database thread in one `ingest_many` call: one transaction, one commit (one fsync on SQLite),
-one hop between the event loop and the thread, for all of them. While that batch is stored,
-the next one queues up, so the batches grow with the load and a lone sample waits for nobody.
+database thread in one `each_in_one_transaction` call: one transaction, one commit (one fsync
+on SQLite), one hop between the event loop and the thread, for all of them. While that batch
+is stored, the next one queues up, so the batches grow with the load and a lone sample waits
+for nobody.
 The task ends when the queue is empty.
 
 `slots` bounds how many big frames the consumers hold decoded at once (see SLOTS).
 
-Each sample still gets its own outcome (ingest_many keeps a failing sample from taking the
-others with it): its connection acks, nacks or closes exactly as it would have alone, and acks
-only after the commit.
+Each sample still gets its own outcome (a failing step takes none of the others with it): its
+connection acks, nacks or closes exactly as it would have alone, and acks only after the commit.
 
 The small writes of joining and leaving agents (`call`: a host going online or offline) travel
-in the same batches, each in a savepoint of its own. Alone, each was a commit of its own on the
+in the same batches, as steps of the same transaction. Alone, each was a commit of its own on the
 same database thread: a thousand agents rejoining after a restart queued a thousand commits
 behind each other and behind the samples, and joins waited longer than the join deadline.
 """
@@ -24,12 +24,12 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.db import transaction
 
-from metrics.ingest import Pending, Stored, ingest_many
+from metrics.ingest import Pending, Stored, each_in_one_transaction, ingest_pending
 
 # Samples per transaction at most: enough to share the commit, short enough that SQLite's write
 # lock is not held for long (other processes, the pruner and joins wait for it).
@@ -39,35 +39,9 @@ BATCH = 64
 SLOTS = 4 * BATCH
 
 
-class Call:
-    """A small write to run in the next batch: `function(*args)`, its result handed back."""
-
-    def __init__(self, function: Callable[..., Any], *args: Any) -> None:
-        self.function, self.args = function, args
-
-
-def write(batch: list[Pending | Call]) -> list[Any]:
-    """One transaction for a batch: each item's result, or the exception it raised."""
-    results: list[Any] = [None] * len(batch)
-    with transaction.atomic():
-        for index, item in enumerate(batch):
-            if isinstance(item, Call):
-                try:
-                    with transaction.atomic():
-                        results[index] = item.function(*item.args)
-                except Exception as exc:  # noqa: BLE001 - handed to its caller
-                    results[index] = exc
-        samples = [(i, item) for i, item in enumerate(batch) if isinstance(item, Pending)]
-        if samples:
-            stored = ingest_many([item for _, item in samples])
-            for (index, _), result in zip(samples, stored, strict=True):
-                results[index] = result
-    return results
-
-
 class Writer:
     def __init__(self) -> None:
-        self.queue: list[tuple[Pending | Call, asyncio.Future]] = []
+        self.queue: list[tuple[Callable[[], Any], asyncio.Future]] = []
         self.slots = asyncio.Semaphore(SLOTS)
         self.draining = False
         self.batches = 0  # for tests and benchmarks: how many transactions it took
@@ -75,15 +49,16 @@ class Writer:
 
     async def store(self, pending: Pending) -> Stored:
         """Store one sample; returns its Stored or raises what storing it raised."""
-        return await self._queue(pending)
+        self.samples += 1
+        return await self._queue(partial(ingest_pending, pending))
 
     async def call(self, function: Callable[..., Any], *args: Any) -> Any:
         """Run `function(*args)` in the next batch's transaction; its result or exception."""
-        return await self._queue(Call(function, *args))
+        return await self._queue(partial(function, *args))
 
-    async def _queue(self, item: Pending | Call) -> Any:
+    async def _queue(self, step: Callable[[], Any]) -> Any:
         future = asyncio.get_running_loop().create_future()
-        self.queue.append((item, future))
+        self.queue.append((step, future))
         if not self.draining:
             self.draining = True
             asyncio.ensure_future(self._drain())
@@ -94,7 +69,8 @@ class Writer:
             while self.queue:
                 batch, self.queue = self.queue[:BATCH], self.queue[BATCH:]
                 try:
-                    results = await database_sync_to_async(write)([p for p, _ in batch])
+                    steps = [step for step, _ in batch]
+                    results = await database_sync_to_async(each_in_one_transaction)(steps)
                 except BaseException as exc:  # the commit failed: none of them is stored
                     results = [exc] * len(batch)
                     if isinstance(exc, asyncio.CancelledError):
@@ -104,7 +80,6 @@ class Writer:
                         self.queue = []
                         raise
                 self.batches += 1
-                self.samples += sum(isinstance(p, Pending) for p, _ in batch)
                 for (_, future), result in zip(batch, results, strict=True):
                     if future.done():  # its connection went away meanwhile
                         continue

@@ -338,13 +338,15 @@ async def test_big_frames_wait_for_a_slot_before_they_are_decoded(
     monkeypatch.setattr(metrics.writer, "SLOTS", 2)
     metrics.writer._writers.clear()  # a writer with 2 slots for this loop
     batches: list[int] = []
-    real = metrics.writer.ingest_many
+    real = metrics.writer.each_in_one_transaction
 
-    def recording(pending):
-        batches.append(len(pending))
-        return real(pending)
+    def recording(steps):  # the samples of each batch (joins ride in batches too)
+        samples = sum(getattr(s, "func", None) is metrics.writer.ingest_pending for s in steps)
+        if samples:
+            batches.append(samples)
+        return real(steps)
 
-    monkeypatch.setattr(metrics.writer, "ingest_many", recording)
+    monkeypatch.setattr(metrics.writer, "each_in_one_transaction", recording)
     agents = []
     for i in range(6):
         host, token = await database_sync_to_async(make_host)(f"pve{i}")
