@@ -17,11 +17,10 @@ from functools import partial
 from typing import Any
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from hosts.models import Host
-from metrics import codec, summary
-from metrics.models import Guest, HostSummary, Keyframe, LatestSample, MetricPoint, Sample
+from metrics import codec, guestindex, summary
+from metrics.models import HostSummary, Keyframe, LatestSample, MetricPoint, Sample
 from metrics.schema import parse_time
 
 # Samples are compressed against a keyframe of their host and tier that is at most this old.
@@ -162,7 +161,7 @@ class Memo:
 
     keyframes: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # tier -> current
     latest: dict[str, datetime] = field(default_factory=dict)  # tier -> its latest collected_at
-    guests: dict[int, tuple] | None = None  # vmid -> RUNTIME_FIELDS in the guest index
+    guests: dict[int, tuple] | None = None  # vmid -> guestindex.RUNTIME_FIELDS
     facts: dict | None = None  # HostSummary.facts
     kernel_known: bool = False  # Host.kernel is set
 
@@ -393,91 +392,7 @@ def _update_derived(host_id: int, data: dict, memo: Memo, learned: Memo) -> None
         Host.objects.filter(pk=host_id, kernel="").update(kernel=data["host"]["kernel"][:128])
         learned.kernel_known = True
     if "guests" in data:
-        learned.guests = _index_guest_runtime(host_id, data["guests"], memo.guests)
+        learned.guests = guestindex.index_runtime(host_id, data["guests"], memo.guests)
     if "guest_configs" in data:
-        if _index_guest_configs(host_id, data["guest_configs"]):
+        if guestindex.index_configs(host_id, data["guest_configs"]):
             learned.guests = None  # names may have changed: read the index again
-
-
-RUNTIME_FIELDS = ("type", "name", "status", "template", "cpus", "maxmem")
-
-
-def _index_guest_runtime(
-    host_id: int, guests: list[dict], existing: dict[int, tuple] | None
-) -> dict[int, tuple]:
-    """The fast tier lists every guest: add new ones, update changed ones, drop those gone.
-
-    `existing` is what the index holds for the host (None: read it). Returns what it holds now.
-    """
-    if existing is None:
-        # Only the compared columns are read: this runs for every fast sample of every host.
-        existing = {
-            row[0]: row[1:]
-            for row in Guest.objects.filter(host_id=host_id).values_list("vmid", *RUNTIME_FIELDS)
-        }
-    now: dict[int, tuple] = {}
-    changed: dict[int, dict] = {}
-    for item in guests:
-        vmid = item["vmid"]
-        values = {
-            "type": item["type"],
-            "name": item["name"][:255],
-            "status": item["status"][:32],
-            "template": bool(item.get("template", False)),
-            "cpus": item["cpus"],
-            "maxmem": item["maxmem"],
-        }
-        now[vmid] = tuple(values[k] for k in RUNTIME_FIELDS)
-        if existing.get(vmid) != now[vmid]:
-            changed[vmid] = values
-    if changed:
-        # One read for all changed guests, and the new ones in one insert (a new host's first
-        # sample brings all of its guests at once).
-        rows = {g.vmid: g for g in Guest.objects.filter(host_id=host_id, vmid__in=list(changed))}
-        new = []
-        for vmid, values in changed.items():
-            if vmid in rows:
-                _save(host_id, rows[vmid], vmid, values)
-            else:
-                new.append(_filled(Guest(host_id=host_id, vmid=vmid), values))
-        Guest.objects.bulk_create(new)
-    gone = [vmid for vmid in existing if vmid not in now]
-    if gone:
-        Guest.objects.filter(host_id=host_id, vmid__in=gone).delete()
-    return now
-
-
-def _index_guest_configs(host_id: int, configs: list[dict]) -> bool:
-    """Config facts (IPs, MACs, tags, ...) into the guest index; True if a row changed."""
-    existing = {g.vmid: g for g in Guest.objects.filter(host_id=host_id)}
-    changed = False
-    for item in configs:
-        guest = existing.get(item["vmid"])
-        values = {
-            "name": item["name"][:255] or (guest.name if guest else ""),
-            "cores": item["cores"],
-            "memory": item["memory"],
-            "ips": item["ips"],
-            "macs": [mac.lower() for mac in item["macs"]],
-            "tags": item["tags"],
-            "os": (item["os"] or "")[:64],
-        }
-        if guest is None:
-            values["type"] = item["type"]
-        elif all(getattr(guest, k) == v for k, v in values.items()):
-            continue  # most medium samples change nothing in the index
-        _save(host_id, guest, item["vmid"], values)
-        changed = True
-    return changed
-
-
-def _save(host_id: int, guest: Guest | None, vmid: int, values: dict) -> None:
-    _filled(guest or Guest(host_id=host_id, vmid=vmid), values).save()
-
-
-def _filled(guest: Guest, values: dict) -> Guest:
-    for key, value in values.items():
-        setattr(guest, key, value)
-    guest.updated_at = timezone.now()
-    guest.search_text = guest.index_text()
-    return guest

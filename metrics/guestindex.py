@@ -1,0 +1,94 @@
+"""The guest index: where every guest runs, with what it is found by (name, IPs, MACs, tags).
+
+Kept current at ingest (metrics/ingest.py) so the search never reads samples: the fast tier
+brings every guest's runtime facts, the medium tier its configuration.
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from metrics.models import Guest
+
+RUNTIME_FIELDS = ("type", "name", "status", "template", "cpus", "maxmem")
+
+
+def index_runtime(
+    host_id: int, guests: list[dict], existing: dict[int, tuple] | None
+) -> dict[int, tuple]:
+    """The fast tier lists every guest: add new ones, update changed ones, drop those gone.
+
+    `existing` is what the index holds for the host (None: read it). Returns what it holds now.
+    """
+    if existing is None:
+        # Only the compared columns are read: this runs for every fast sample of every host.
+        existing = {
+            row[0]: row[1:]
+            for row in Guest.objects.filter(host_id=host_id).values_list("vmid", *RUNTIME_FIELDS)
+        }
+    now: dict[int, tuple] = {}
+    changed: dict[int, dict] = {}
+    for item in guests:
+        vmid = item["vmid"]
+        values = {
+            "type": item["type"],
+            "name": item["name"][:255],
+            "status": item["status"][:32],
+            "template": bool(item.get("template", False)),
+            "cpus": item["cpus"],
+            "maxmem": item["maxmem"],
+        }
+        now[vmid] = tuple(values[k] for k in RUNTIME_FIELDS)
+        if existing.get(vmid) != now[vmid]:
+            changed[vmid] = values
+    if changed:
+        # One read for all changed guests, and the new ones in one insert (a new host's first
+        # sample brings all of its guests at once).
+        rows = {g.vmid: g for g in Guest.objects.filter(host_id=host_id, vmid__in=list(changed))}
+        new = []
+        for vmid, values in changed.items():
+            if vmid in rows:
+                _filled(rows[vmid], values).save()
+            else:
+                new.append(_filled(Guest(host_id=host_id, vmid=vmid), values))
+        Guest.objects.bulk_create(new)
+    gone = [vmid for vmid in existing if vmid not in now]
+    if gone:
+        Guest.objects.filter(host_id=host_id, vmid__in=gone).delete()
+    return now
+
+
+def index_configs(host_id: int, configs: list[dict]) -> bool:
+    """Config facts (IPs, MACs, tags, ...) into the guest index; True if a row changed."""
+    existing = {g.vmid: g for g in Guest.objects.filter(host_id=host_id)}
+    changed = False
+    for item in configs:
+        guest = existing.get(item["vmid"])
+        values = {
+            "name": item["name"][:255] or (guest.name if guest else ""),
+            "cores": item["cores"],
+            "memory": item["memory"],
+            "ips": item["ips"],
+            "macs": [mac.lower() for mac in item["macs"]],
+            "tags": item["tags"],
+            "os": (item["os"] or "")[:64],
+        }
+        if guest is None:
+            values["type"] = item["type"]
+        elif all(getattr(guest, k) == v for k, v in values.items()):
+            continue  # most medium samples change nothing in the index
+        _save(host_id, guest, item["vmid"], values)
+        changed = True
+    return changed
+
+
+def _save(host_id: int, guest: Guest | None, vmid: int, values: dict) -> None:
+    _filled(guest or Guest(host_id=host_id, vmid=vmid), values).save()
+
+
+def _filled(guest: Guest, values: dict) -> Guest:
+    for key, value in values.items():
+        setattr(guest, key, value)
+    guest.updated_at = timezone.now()
+    guest.search_text = guest.index_text()
+    return guest
