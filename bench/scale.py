@@ -168,7 +168,8 @@ class Restart:
         while time.monotonic() - listening < 120:
             try:
                 count = self.online()
-            except Exception:  # a busy SQLite: read again
+            except Exception:  # a busy SQLite: read again shortly
+                time.sleep(0.1)
                 continue
             counts.append((round(time.monotonic() - listening, 1), count))
             if count >= self.hosts:
