@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+from pathlib import Path
+
 import pytest
 from channels.testing import WebsocketCommunicator
 
@@ -9,6 +14,8 @@ from hosts.models import Host
 from liveserver import LiveServer
 from metrics.limits import join_limiter
 from proxmon.asgi import application
+
+ROOT = Path(__file__).resolve().parent
 
 
 class AgentCommunicator(WebsocketCommunicator):
@@ -84,3 +91,14 @@ def live_server_factory(tmp_path):
         server.stop()
     for server in servers:
         server.drop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis of the PostgreSQL pass, or one started by scripts/services for this run."""
+    if os.environ.get("REDIS_URL"):
+        return os.environ["REDIS_URL"]
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "services")], capture_output=True, text=True, check=True
+    ).stdout
+    return re.search(r"REDIS_URL=(\S+)", out).group(1)

@@ -187,7 +187,8 @@ class Reporter:
         }
         await ws.send(json.dumps(join))
         try:
-            reply = _decode(await asyncio.wait_for(ws.recv(), JOIN_REPLY_TIMEOUT_S))
+            async with asyncio.timeout(JOIN_REPLY_TIMEOUT_S):  # not wait_for: see _sleep_unless
+                reply = _decode(await ws.recv())
         except TimeoutError:
             raise InvalidHandshake(f"no reply to join within {JOIN_REPLY_TIMEOUT_S:g} s") from None
         if reply is None or reply.get("type") != "joined":
@@ -351,8 +352,11 @@ def shrink(text: str, limit: int) -> tuple[str, str]:
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> bool:
     """Sleep, or return True at once when `stop` is set."""
+    # asyncio.timeout, not wait_for: on Python 3.11, wait_for can swallow a cancellation that
+    # arrives as the awaited thing finishes (CPython issue 86296; proxmon/layers.py).
     try:
-        await asyncio.wait_for(stop.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await stop.wait()
     except TimeoutError:
         return False
     return True

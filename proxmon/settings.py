@@ -101,7 +101,7 @@ REDIS_URL = env.string("REDIS_URL")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "proxmon.layers.RedisChannelLayer",
             # the prefix keeps several proxmon installations (or test runs) on one Redis apart
             "CONFIG": {
                 # redis-py 8's defaults do not fit channels_redis under load: a 5 s socket

@@ -5,9 +5,6 @@ from __future__ import annotations
 import asyncio
 import http.cookiejar
 import json
-import os
-import re
-import subprocess
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -22,17 +19,6 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "scale-out-password-1"
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    """The Redis of the PostgreSQL pass, or one started by scripts/services for this run."""
-    if os.environ.get("REDIS_URL"):
-        return os.environ["REDIS_URL"]
-    out = subprocess.run(
-        [str(ROOT / "scripts" / "services")], capture_output=True, text=True, check=True
-    ).stdout
-    return re.search(r"REDIS_URL=(\S+)", out).group(1)
 
 
 @pytest.fixture
