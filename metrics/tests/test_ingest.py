@@ -92,6 +92,15 @@ def test_a_batch_without_failures_takes_one_statement_per_step(
         ingest_many([pending(host, 2, memo) for host, memo in zip(hosts, memos, strict=True)])
 
 
+def test_a_sample_stored_alone_takes_no_savepoint(make_host, django_assert_max_num_queries):
+    # A quiet server stores most samples one by one: the same statements as in a batch.
+    host, _ = make_host()
+    memo = Memo()
+    ingest_many([pending(host, 1, memo)])
+    with django_assert_max_num_queries(2 + 5):
+        ingest_many([pending(host, 2, memo)])
+
+
 def test_a_duplicate_in_a_group_is_acked_and_stored_once(make_host):
     host, _ = make_host()
     first, again = ingest_many([pending(host, 1)]), ingest_many([pending(host, 1)])
