@@ -94,7 +94,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from bench.payloads import Host as Simulated, rfc3339
 from hosts.models import Host
-from metrics.ingest import Pending, ingest_many
+from metrics.ingest import Pending
+from metrics.writer import ingest_many
 began = time.perf_counter()
 known = {{name: (pk, token_hash) for name, pk, token_hash in
          Host.objects.values_list("name", "id", "token_hash")}}

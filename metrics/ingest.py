@@ -2,18 +2,14 @@
 
 Everything a sample changes happens in one transaction: the sample, the latest state of its
 tier, the guest index and the host's own fields. The caller acks only after it returns.
-`ingest_many` stores the samples of many connections in one transaction (group commit: one
-commit, one fsync, one trip to the database thread for all of them), each in a savepoint of
-its own, so that one that fails takes none of the others with it.
+metrics/writer.py stores the samples of many connections in one transaction (group commit).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from django.db import connection, transaction
@@ -52,60 +48,6 @@ class Pending:
     memo: Memo | None = None
 
 
-def ingest_many(pending: list[Pending]) -> list[Stored | Exception]:
-    """Store several samples in one transaction; per sample its Stored or what it raised."""
-    return each_in_one_transaction([partial(ingest_pending, item) for item in pending])
-
-
-def each_in_one_transaction(steps: list[Callable[[], Any]]) -> list[Any]:
-    """Run `steps` in one transaction; per step its result, or the exception it raised.
-
-    A step that raises (TokenRevoked, a database error) takes none of the others with it: its
-    exception is returned in its place and the others still commit. If the commit itself fails,
-    nothing is stored: it raises, or for a lone step is returned as that step's result.
-
-    Failures are rare, so the steps first run without a savepoint each (two statements fewer
-    per step, a round trip each on PostgreSQL); only if one raises is that attempt rolled back
-    whole and the steps run again, each in a savepoint. Steps open no savepoint of their own.
-    A lone step (most of a quiet server's samples) needs no savepoint at all: its failure rolls
-    back the transaction, which holds nothing else.
-    """
-    if len(steps) == 1:
-        try:
-            with transaction.atomic():
-                return [steps[0]()]
-        except Exception as exc:  # noqa: BLE001 - handed to the step's own caller
-            return [exc]
-    if len(steps) > 1:
-        try:
-            with transaction.atomic():
-                return [step() for step in steps]
-        except Exception:  # noqa: BLE001 - find out which one, below
-            pass
-    results: list[Any] = []
-    with transaction.atomic():
-        for step in steps:
-            try:
-                with transaction.atomic():
-                    results.append(step())
-            except Exception as exc:  # noqa: BLE001 - handed to the step's own caller
-                results.append(exc)
-    return results
-
-
-def ingest_pending(item: Pending) -> Stored:
-    """`ingest` of a queued sample, inside a transaction of each_in_one_transaction."""
-    return ingest(
-        item.host_id,
-        item.token_hash,
-        item.frame,
-        item.received_at,
-        item.clock_skew_s,
-        item.memo,
-        savepoint=False,
-    )
-
-
 def ingest(
     host_id: int,
     token_hash: str,
@@ -121,7 +63,7 @@ def ingest(
     `clock_skew_s`, when measured, is recorded on the host. `memo` is the connection's record
     of what its earlier samples stored (see Memo); without one everything is read back.
     `savepoint=False` inside a caller's transaction: if this raises, the caller rolls back
-    (each_in_one_transaction does).
+    (metrics.writer.each_in_one_transaction does).
 
     The statements that run for every sample are plain SQL: building them through the ORM
     cost more than running them (bench/ingest.py).

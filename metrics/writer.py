@@ -28,8 +28,9 @@ from functools import partial
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.db import transaction
 
-from metrics.ingest import Pending, Stored, each_in_one_transaction, ingest_pending
+from metrics.ingest import Pending, Stored, ingest
 
 # Samples per transaction at most: enough to share the commit, short enough that SQLite's write
 # lock is not held for long (other processes, the pruner and joins wait for it).
@@ -37,6 +38,53 @@ BATCH = 64
 # Big frames decoded and not yet stored, at most (consumers wait for a slot before decoding):
 # a few batches, so the writer never runs dry, and a bound on memory when it cannot keep up.
 SLOTS = 4 * BATCH
+
+
+def ingest_many(pending: list[Pending]) -> list[Stored | Exception]:
+    """Store several samples in one transaction; per sample its Stored or what it raised."""
+    return each_in_one_transaction([partial(ingest_pending, item) for item in pending])
+
+
+def each_in_one_transaction(steps: list[Callable[[], Any]]) -> list[Any]:
+    """Run `steps` in one transaction; per step its result, or the exception it raised.
+
+    A step that raises (TokenRevoked, a database error) takes none of the others with it: its
+    exception is returned in its place and the others still commit. If the commit itself fails,
+    nothing is stored: it raises, or for a lone step is returned as that step's result.
+
+    Failures are rare, so the steps first run without a savepoint each (two statements fewer
+    per step, a round trip each on PostgreSQL); only if one raises is that attempt rolled back
+    whole and, unless the step was alone, the steps run again, each in a savepoint. Steps open
+    no savepoint of their own.
+    """
+    try:
+        with transaction.atomic():
+            return [step() for step in steps]
+    except Exception as exc:  # noqa: BLE001 - find out which one, below
+        if len(steps) == 1:
+            return [exc]
+    results: list[Any] = []
+    with transaction.atomic():
+        for step in steps:
+            try:
+                with transaction.atomic():
+                    results.append(step())
+            except Exception as exc:  # noqa: BLE001 - handed to the step's own caller
+                results.append(exc)
+    return results
+
+
+def ingest_pending(item: Pending) -> Stored:
+    """`ingest` of a queued sample, inside a transaction of each_in_one_transaction."""
+    return ingest(
+        item.host_id,
+        item.token_hash,
+        item.frame,
+        item.received_at,
+        item.clock_skew_s,
+        item.memo,
+        savepoint=False,
+    )
 
 
 class Writer:

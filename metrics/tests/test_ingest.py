@@ -14,10 +14,10 @@ from django.db import IntegrityError
 
 from hosts.models import Host
 from metrics.consumers import _go_online, decode_sample
-from metrics.ingest import Memo, Pending, Stored, TokenRevoked, ingest, ingest_many
+from metrics.ingest import Memo, Pending, Stored, TokenRevoked, ingest
 from metrics.models import Guest, HostSummary, LatestSample, Sample
 from metrics.tests import frames
-from metrics.writer import Writer
+from metrics.writer import Writer, ingest_many
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
