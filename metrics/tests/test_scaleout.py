@@ -7,7 +7,6 @@ import http.cookiejar
 import json
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
@@ -17,7 +16,6 @@ from metrics.tests.test_e2e import close_code, join, now_frame
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "scale-out-password-1"
 
 
