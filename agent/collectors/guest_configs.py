@@ -16,7 +16,6 @@ that could not be read; its other keys are then null or empty).
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from urllib.parse import unquote
 
 from agent.collectors.pve import (
     node_name,
+    parse_json,
     parse_size,
     split_property_string,
     to_bool,
@@ -118,10 +118,7 @@ def parse_agent_interfaces(text: str) -> dict[str, Any]:
     e.g. an unsupported command on Windows) gives no IPs and its reason in `error`.
     Loopback and link-local addresses are left out.
     """
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise SourceError(f"guest agent: not JSON ({exc.msg})") from None
+    value = parse_json(text, "guest agent")
     if isinstance(value, dict) and "data" in value:
         value = value["data"]
     if isinstance(value, dict) and "result" in value:

@@ -36,14 +36,25 @@ def node_name(machine: Machine) -> str:
     return name
 
 
-def load_json(text: str, what: str) -> Any:
-    """Parse JSON; an API body `{"data": ...}` is unwrapped (pvesh prints the bare data)."""
+def parse_json(text: str, what: str) -> Any:
+    """Decode JSON; anything unreadable is a SourceError with a one-line reason naming `what`."""
     if not text.strip():
         raise SourceError(f"{what}: empty output")
     try:
-        value = json.loads(text)
-    except ValueError as exc:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
         raise SourceError(f"{what}: not JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise SourceError(f"{what}: not JSON (nested too deeply)") from None
+    except ValueError as exc:
+        # e.g. an integer of more than 4,300 digits: the reason has no `.msg`
+        reason = str(exc).split(":", 1)[0][:80]
+        raise SourceError(f"{what}: not JSON ({reason})") from None
+
+
+def load_json(text: str, what: str) -> Any:
+    """Parse JSON; an API body `{"data": ...}` is unwrapped (pvesh prints the bare data)."""
+    value = parse_json(text, what)
     if isinstance(value, dict) and set(value) == {"data"}:
         return value["data"]
     return value
@@ -63,7 +74,7 @@ def to_int(value: Any, what: str) -> int:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,30}\s*", value):
         return int(value)
     raise SourceError(f"{what}: expected an integer, got {value!r:.40}")
 
@@ -106,9 +117,10 @@ def to_str(value: Any, what: str) -> str:
 def parse_size(text: str, what: str) -> int:
     """A PVE disk size (`32G`, `1M`, `0.5T`, `1048576`) in bytes."""
     match = _SIZE_RE.match(text.strip())
-    if not match:
+    size = float(match.group(1)) * _SIZE_UNITS[match.group(2)] if match else math.nan
+    if not math.isfinite(size):  # also hundreds of digits, which overflow a float
         raise SourceError(f"{what}: bad size {text!r:.40}")
-    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
+    return int(size)
 
 
 def split_property_string(text: str) -> tuple[list[str], dict[str, str]]:
