@@ -15,6 +15,15 @@ from typing import Any
 INT64_MAX = 2**63 - 1
 # Raw command output may hold unsigned 64-bit ZFS GUIDs; nothing may nest deeper than this.
 MAX_DEPTH = 64
+# Outside `raw`, names and other text (ZFS names stop at 255 characters too); error reasons.
+MAX_TEXT = 255
+MAX_REASON = 1000
+# Entries of a guest's own lists (tags, IPs, MACs, disks) and of a storage's content types:
+# each list goes into one row of the guest index. The frame size bounds the other lists.
+MAX_ITEMS = 1000
+# The guest index keeps vmid and cores in 32-bit columns; Proxmox's own vmid range ends here.
+MAX_VMID = 999_999_999
+MAX_CORES = 2**31 - 1
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
 
@@ -47,6 +56,15 @@ def integer(value: Any, path: str) -> None:
         raise Invalid(path, "expected an integer from 0 to 2^63-1")
 
 
+def integer_upto(limit: int):
+    def checker(value: Any, path: str) -> None:
+        integer(value, path)
+        if value > limit:
+            raise Invalid(path, f"expected an integer from 0 to {limit:,}")
+
+    return checker
+
+
 def number(value: Any, path: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise Invalid(path, "expected a number")
@@ -66,6 +84,8 @@ def percent(value: Any, path: str) -> None:
 def string(value: Any, path: str) -> None:
     if not isinstance(value, str):
         raise Invalid(path, "expected a string")
+    if len(value) > MAX_TEXT:
+        raise Invalid(path, f"expected at most {MAX_TEXT} characters")
 
 
 def boolean(value: Any, path: str) -> None:
@@ -94,34 +114,49 @@ def one_of(*choices: str | None):
     return checker
 
 
-def listof(check, length: int | None = None):
+def listof(check, length: int | None = None, most: int | None = None):
     def checker(value: Any, path: str) -> None:
         if not isinstance(value, list):
             raise Invalid(path, "expected a list")
         if length is not None and len(value) != length:
             raise Invalid(path, f"expected a list of {length}")
+        if most is not None and len(value) > most:
+            raise Invalid(path, f"expected at most {most:,} entries")
         for index, item in enumerate(value):
             check(item, f"{path}[{index}]")
 
     return checker
 
 
+class OptionalKey:
+    """A key of an object that may be absent (checked by `check` when present)."""
+
+    def __init__(self, check) -> None:
+        self.check = check
+
+
 def obj(fields: dict[str, Any]):
-    """An object whose listed keys must all be present; other keys are allowed."""
+    """An object whose listed keys must all be present, unless Optional; others are allowed."""
 
     def checker(value: Any, path: str) -> None:
         if not isinstance(value, dict):
             raise Invalid(path, "expected an object")
         for key, check in fields.items():
-            if key not in value:
+            if isinstance(check, OptionalKey):
+                if key not in value:
+                    continue
+                check = check.check
+            elif key not in value:
                 raise Invalid(f"{path}.{key}", "missing")
             check(value[key], f"{path}.{key}")
 
     return checker
 
 
-def anything(value: Any, path: str) -> None:
-    pass
+def raw_output(value: Any, path: str) -> None:
+    """A command's own JSON output: any object, absent or null when the agent left it out."""
+    if value is not None and not isinstance(value, dict):
+        raise Invalid(path, "expected an object or null")
 
 
 # --- the sources of each tier ------------------------------------------------------------------
@@ -152,7 +187,7 @@ STORAGE = listof(
             "enabled": boolean,
             "active": boolean,
             "shared": boolean,
-            "content": listof(string),
+            "content": listof(string, most=MAX_ITEMS),
             "used": n_int,
             "total": n_int,
         }
@@ -186,12 +221,12 @@ POOL = obj(
     }
 )
 
-ZFS_POOLS = obj({"pools": listof(POOL), "raw": anything})
+ZFS_POOLS = obj({"pools": listof(POOL), "raw": OptionalKey(raw_output)})
 
 GUESTS = listof(
     obj(
         {
-            "vmid": integer,
+            "vmid": integer_upto(MAX_VMID),
             "type": one_of("qemu", "lxc"),
             "name": string,
             "status": string,
@@ -225,24 +260,24 @@ DATASETS = obj(
                 }
             )
         ),
-        "raw": anything,
+        "raw": OptionalKey(raw_output),
     }
 )
 
 GUEST_CONFIGS = listof(
     obj(
         {
-            "vmid": integer,
+            "vmid": integer_upto(MAX_VMID),
             "type": one_of("qemu", "lxc"),
             "name": string,
-            "cores": n_int,
+            "cores": nullable(integer_upto(MAX_CORES)),
             "memory": n_int,
-            "disks": listof(obj({"key": string, "storage": n_str, "size": n_int})),
-            "tags": listof(string),
+            "disks": listof(obj({"key": string, "storage": n_str, "size": n_int}), most=MAX_ITEMS),
+            "tags": listof(string, most=MAX_ITEMS),
             "onboot": boolean,
             "agent": boolean,
-            "ips": listof(string),
-            "macs": listof(string),
+            "ips": listof(string, most=MAX_ITEMS),
+            "macs": listof(string, most=MAX_ITEMS),
             "os": n_str,
         }
     )
@@ -303,8 +338,12 @@ def _validate(frame: dict[str, Any], exact: bool = True) -> None:
     if not isinstance(errors, dict):
         raise Invalid("errors", "expected an object")
     for source, reason in errors.items():
+        if len(source) > MAX_TEXT:
+            raise Invalid("errors", f"a source name longer than {MAX_TEXT} characters")
         if not isinstance(reason, str):
             raise Invalid(f"errors.{source}", "expected a string")
+        if len(reason) > MAX_REASON:
+            raise Invalid(f"errors.{source}", f"expected at most {MAX_REASON:,} characters")
     _check_depth_and_numbers(data, "data", exact)
     for source, check in SOURCES[tier].items():
         if source in data:
@@ -345,8 +384,13 @@ def _locate(value: Any, path: str) -> None:
         if depth > MAX_DEPTH:
             raise Invalid(where, f"nested deeper than {MAX_DEPTH} levels")
         if isinstance(item, dict):
-            stack.extend((v, f"{where}.{k}", depth + 1) for k, v in item.items())
+            stack.extend((v, f"{where}.{_key(k)}", depth + 1) for k, v in item.items())
         elif isinstance(item, list):
             stack.extend((v, f"{where}[{i}]", depth + 1) for i, v in enumerate(item))
         elif isinstance(item, float) and not math.isfinite(item):
             raise Invalid(where, "expected a finite number")
+
+
+def _key(key: str) -> str:
+    """A key as a nack's path shows it: a hostile one of megabytes is cut."""
+    return key if len(key) <= MAX_TEXT else f"{key[:MAX_TEXT]}..."
