@@ -2,11 +2,13 @@
 
     python -m bench.fleet --url ws://127.0.0.1:8000/ws/agent --tokens TOKENS [options]
 
-TOKENS holds one line per host: `name token [scenario]`. Each host joins, sends its three
-tiers at their cadence (random phase, so a fleet does not send in lockstep), keeps unacked
+TOKENS holds one line per host: `name token [scenario [guests]]`. Each host joins, sends its
+three tiers at their cadence (random phase, so a fleet does not send in lockstep), keeps unacked
 samples and resends them after reconnecting, as the real agent does. Payloads come from
-bench/payloads.py (real captured outputs). With --saturate, every host sends fast samples
-back to back (a few in flight) to find the ingest ceiling.
+bench/payloads.py (real captured outputs). With --backfill-hours, each host first sends that
+much fast history as a backlog, ending where its live samples begin. An "offline" host runs
+for --offline-after seconds, then goes away for good. With --saturate, every host sends fast
+samples back to back (a few in flight) to find the ingest ceiling.
 
 Prints a JSON report: samples acked, per second, ack latency percentiles, nacks, reconnects,
 failed opening handshakes; with --ack-times also every ack as [sent s after start, ms].
@@ -31,7 +33,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.payloads import Host  # noqa: E402
+from bench.payloads import GUESTS_PER_HOST, Host  # noqa: E402
 
 TIERS = ("fast", "medium", "slow")
 
@@ -59,9 +61,9 @@ def frame(seq: int, tier: str, collected_at: datetime, data_json: str) -> str:
 
 
 class SimulatedAgent:
-    def __init__(self, url, name, token, scenario, index, intervals, stats, args) -> None:
+    def __init__(self, url, name, token, scenario, index, intervals, stats, args, guests=None):
         self.url, self.name, self.token = url, name, token
-        self.host = Host(index, name, scenario)
+        self.host = Host(index, name, scenario, guests or GUESTS_PER_HOST)
         self.intervals = intervals
         self.stats = stats
         self.args = args
@@ -85,7 +87,8 @@ class SimulatedAgent:
         self.outbox.put_nowait(self.seq)
 
     def backfill(self, hours: float, step_s: float) -> None:
-        """Samples "collected while the server was away": sent first, as a backlog."""
+        """Samples "collected while the server was away": sent first, as a backlog. The last
+        is one step before now, where the live samples take over on the same curves."""
         now = datetime.now(UTC)
         count = int(hours * 3600 / step_s)
         for i in range(count, 0, -1):
@@ -99,6 +102,8 @@ class SimulatedAgent:
 
     async def run(self, deadline: float, delay: float = 0.0) -> None:
         await asyncio.sleep(delay)  # --ramp: agents start one after the other
+        if self.host.scenario == "offline":  # it leaves, and the server notices
+            deadline = min(deadline, time.monotonic() + self.args.offline_after)
         tasks = []
         if not self.args.saturate:
             tasks = [asyncio.create_task(self.schedule(t, self.intervals[t])) for t in TIERS]
@@ -143,12 +148,6 @@ class SimulatedAgent:
                 self.outbox.put_nowait(seq)
             reader = asyncio.create_task(self.read(ws))
             try:
-                if self.host.scenario == "offline":
-                    for tier in TIERS:
-                        self.collect(tier)
-                    await self.send_queued(ws, stop_when_empty=True)
-                    await asyncio.sleep(2)
-                    return
                 if self.args.saturate:
                     sender = asyncio.create_task(self.saturate(ws, deadline))
                 else:
@@ -167,10 +166,8 @@ class SimulatedAgent:
             finally:
                 reader.cancel()
 
-    async def send_queued(self, ws, stop_when_empty: bool = False) -> None:
+    async def send_queued(self, ws) -> None:
         while True:
-            if stop_when_empty and self.outbox.empty():
-                return
             seq = await self.outbox.get()
             if seq not in self.pending:
                 continue
@@ -238,13 +235,13 @@ async def main(args) -> dict:
             intervals,
             stats,
             args,
+            int(parts[3]) if len(parts) > 3 else None,
         )  # fmt: skip
         for i, parts in enumerate(lines)
     ]
     if args.backfill_hours:
         for agent in agents:
-            if agent.host.scenario != "offline":
-                agent.backfill(args.backfill_hours, args.backfill_step)
+            agent.backfill(args.backfill_hours, args.backfill_step)
     started = time.monotonic()
     ramp = args.ramp / max(1, len(agents))
     await asyncio.gather(*(agent.run(deadline, i * ramp) for i, agent in enumerate(agents)))
@@ -274,7 +271,7 @@ async def main(args) -> dict:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--url", required=True, action="append", help="repeat: agents spread over them")
-    p.add_argument("--tokens", required=True, help="file: name token [scenario] per line")
+    p.add_argument("--tokens", required=True, help="file: name token [scenario [guests]]")
     p.add_argument("--hosts", type=int, default=0, help="use only the first N hosts")
     p.add_argument("--duration", type=float, default=60)
     p.add_argument("--fast", type=float, default=30)
@@ -287,6 +284,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--backfill-step", type=float, default=300, help="seconds between history samples"
     )
+    p.add_argument("--offline-after", type=float, default=60, help="seconds an 'offline' host runs")
     p.add_argument("--skip", type=int, default=0, help="ignore the first N latencies (warm-up)")
     p.add_argument("--ack-times", action="store_true", help="report every ack: [sent s, ms]")
     p.add_argument(

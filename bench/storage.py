@@ -4,7 +4,7 @@
     DATABASE_URL=postgres://... .venv/bin/python -m bench.storage
 
 Sends a simulated day (fast every 30 s, medium every 5 min, slow every 30 min) of hosts with 50
-guests and three pools (bench/payloads.py: real captured outputs, numbers varying per sample)
+guests and two pools (bench/payloads.py: real captured outputs, numbers varying per sample)
 through the real ingest path into a fresh database, then reports the database's size per host
 per day, by table, next to what storing every sample's JSON as sent would take.
 """
