@@ -199,8 +199,9 @@ PROXMON_JOIN_FAILURES_PER_MINUTE = env.integer("PROXMON_JOIN_FAILURES_PER_MINUTE
 PROXMON_LOGIN_FAILURES_PER_MINUTE = env.integer("PROXMON_LOGIN_FAILURES_PER_MINUTE", 5, minimum=1)
 # Peers whose X-Forwarded-For is believed (addresses or networks), e.g. the Caddy in front.
 PROXMON_TRUSTED_PROXIES = env.strings("PROXMON_TRUSTED_PROXIES", "127.0.0.1,::1")
-# WebSocket keepalive: a ping after this many idle seconds, close when no pong follows in
-# PROXMON_PING_TIMEOUT_S. 20 + 40: nothing heard for 60 s closes the socket, host offline.
+# WebSocket keepalive (metrics/management/commands/serve.py): a ping after this many seconds
+# in which nothing arrived; nothing for PROXMON_PING_INTERVAL_S + PROXMON_PING_TIMEOUT_S
+# (20 + 40 = 60 s) drops the connection and the host is offline.
 PROXMON_PING_INTERVAL_S = env.number("PROXMON_PING_INTERVAL_S", 20.0, minimum=0.1)
 PROXMON_PING_TIMEOUT_S = env.number("PROXMON_PING_TIMEOUT_S", 40.0, minimum=0.1)
 # How often a live connection re-reads its host (token revoked from a shell, replaced by a

@@ -1,4 +1,6 @@
 import logging
+import math
+import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -26,7 +28,9 @@ class Command(BaseCommand):
 
         from proxmon.asgi import application
 
-        WebSocketFactory.protocol = _reason_passing_protocol()
+        WebSocketFactory.protocol = _reason_passing_protocol(
+            settings.PROXMON_PING_INTERVAL_S, settings.PROXMON_PING_TIMEOUT_S
+        )
         _watch_garbage_collector()
         liveness.start()
         server = Server(
@@ -35,8 +39,10 @@ class Command(BaseCommand):
             signal_handlers=True,
             # agent connections live for weeks; daphne's default closes them after a day
             websocket_timeout=-1,
-            ping_interval=settings.PROXMON_PING_INTERVAL_S,
-            ping_timeout=settings.PROXMON_PING_TIMEOUT_S,
+            # The keepalive is the protocol's own (below): daphne pings only on its 2 s timeout
+            # sweep and times out from the ping, not from the last frame, 60-62 s in all.
+            ping_interval=math.inf,
+            ping_timeout=0,
             websocket_max_message_size=settings.PROXMON_MAX_FRAME_BYTES,
             websocket_max_frame_size=settings.PROXMON_MAX_FRAME_BYTES,
             application_close_timeout=10,
@@ -50,22 +56,63 @@ class Command(BaseCommand):
         return f"proxmon stopped; {released or 0} host(s) marked offline"
 
 
-def _reason_passing_protocol():
-    """daphne's WebSocket protocol, with two changes docs/protocol.md relies on.
+def _reason_passing_protocol(ping_interval_s: float, ping_timeout_s: float):
+    """daphne's WebSocket protocol, with the changes docs/protocol.md relies on.
 
     - It passes the close reason on (daphne drops it; 4426 must name the supported versions).
     - A frame over the size limit (1009) or invalid UTF-8 (1007) is answered with a close
       frame the agent can read, instead of autobahn's default of dropping the TCP connection
       mid-upload, which the agent only sees as a reset. The rest of the oversized frame is
       read and discarded for up to 30 s while the agent acknowledges the close.
+    - Keepalive: a ping after `ping_interval_s` in which nothing arrived, and the connection
+      dropped (the host goes offline) once nothing arrived for `ping_interval_s +
+      ping_timeout_s`, counted from the last bytes received (a frame, part of one, or a
+      pong), on a timer of its own: exactly 60 s by default, where daphne's ping on its 2 s
+      sweep plus a timeout counted from the ping made 60-62 s.
     """
     from daphne.ws_protocol import WebSocketProtocol
+    from twisted.internet import reactor
+
+    deadline_s = ping_interval_s + ping_timeout_s
 
     class ReasonPassingProtocol(WebSocketProtocol):
         def _connectionMade(self):
             super()._connectionMade()
             self.failByDrop = False
             self.closeHandshakeTimeout = 30
+            self.heard_at = time.monotonic()
+            self.pinged_at = -math.inf
+            self.keepalive = reactor.callLater(ping_interval_s, self._keep_alive)
+
+        def dataReceived(self, data: bytes) -> None:
+            self.heard_at = time.monotonic()
+            super().dataReceived(data)
+
+        def _keep_alive(self) -> None:
+            self.keepalive = None
+            if self.state == self.STATE_CLOSED:
+                return
+            now = time.monotonic()
+            silent_s = now - self.heard_at
+            if silent_s >= deadline_s:
+                self.wasClean = False
+                self.wasNotCleanReason = f"nothing received for {deadline_s:g} s"
+                self.dropConnection(abort=True)
+                return
+            if silent_s >= ping_interval_s:
+                if self.state == self.STATE_OPEN and self.pinged_at < self.heard_at:
+                    self.sendPing()
+                    self.pinged_at = now
+                wake_at = self.heard_at + deadline_s
+            else:
+                wake_at = self.heard_at + ping_interval_s
+            self.keepalive = reactor.callLater(max(0.0, wake_at - now), self._keep_alive)
+
+        def connectionLost(self, reason) -> None:
+            keepalive, self.keepalive = getattr(self, "keepalive", None), None
+            if keepalive is not None and keepalive.active():
+                keepalive.cancel()
+            super().connectionLost(reason)
 
         def handle_reply(self, message):
             if message.get("type") == "websocket.close" and self.state == self.STATE_OPEN:
