@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from dashboard.templatetags.proxmon import ago, bytes_, duration, pct
+from dashboard.templatetags.proxmon import ago, as_of, bytes_, clean, duration, pct, reason
 
 MAX_REASONS = 4
 
@@ -26,14 +26,32 @@ def render(card) -> SafeString:
         f'<a class="name" href="{reverse("host", args=[card.host.name])}">{name}</a>'
         f'<span class="muted seen">{ago(card.host.last_seen_at)}</span></header>'
     ]
-    reasons = card.verdict.reasons
+    _reasons(parts, card.verdict.reasons)
+    as_of_time = card.verdict.as_of
+    if as_of_time is not None:
+        # Offline: what it said last, dimmed, numbers included (DESIGN.md, status rules).
+        parts.append(
+            f'<div class="last-known"><p class="as-of">last known, as of {as_of(as_of_time)}</p>'
+        )
+        _reasons(parts, card.verdict.last_known)
+    _numbers(parts, card)
+    if as_of_time is not None:
+        parts.append("</div>")
+    parts.append("</article>")
+    return mark_safe("".join(parts))
+
+
+def _reasons(parts: list[str], reasons) -> None:
     if reasons:
         parts.append('<ul class="reasons">')
-        for reason in reasons[:MAX_REASONS]:
-            parts.append(f'<li class="reason-{reason.level}">{escape(reason.text)}</li>')
+        for r in reasons[:MAX_REASONS]:
+            parts.append(f'<li class="reason-{r.level}">{escape(reason(r.text))}</li>')
         if len(reasons) > MAX_REASONS:
             parts.append(f'<li class="muted">and {len(reasons) - MAX_REASONS} more</li>')
         parts.append("</ul>")
+
+
+def _numbers(parts: list[str], card) -> None:
     metrics = card.metrics
     if metrics:
         mem = metrics.get("mem") or {}
@@ -48,14 +66,13 @@ def render(card) -> SafeString:
             "</dd></div></dl>"
         )
     if card.pools:
+        levels = card.verdict.pool_levels
         parts.append('<p class="pools">')
         for pool in card.pools:
-            bad = " pool-bad" if pool.get("health") != "ONLINE" else ""
+            level = levels.get(pool.get("name"), "ok")
             parts.append(
-                f'<span class="pool{bad}" title="{escape(pool.get("health"))}, '
+                f'<span class="pool pool-{level}" title="{escape(clean(pool.get("health")))}, '
                 f'{bytes_(pool.get("allocated"))} of {bytes_(pool.get("size"))}">'
-                f"{escape(pool.get('name'))} {pct(pool.get('capacity_pct'))}</span>"
+                f"{escape(clean(pool.get('name')))} {pct(pool.get('capacity_pct'))}</span>"
             )
         parts.append("</p>")
-    parts.append("</article>")
-    return mark_safe("".join(parts))

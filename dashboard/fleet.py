@@ -83,11 +83,13 @@ def cards(now: datetime, thresholds: Thresholds | None = None) -> list[Card]:
 
 
 def matches(card: Card, text: str) -> bool:
-    """Host name or any reason contains the text (case-insensitive)."""
+    """Host name or any reason, an offline host's last known ones included, contains the text
+    (case-insensitive)."""
     if not text:
         return True
     text = text.lower()
-    return text in card.host.name or any(text in r.text.lower() for r in card.verdict.reasons)
+    reasons = card.verdict.reasons + card.verdict.last_known
+    return text in card.host.name or any(text in r.text.lower() for r in reasons)
 
 
 def select(cards_: list[Card], status: str, text: str, sort: str) -> list[Card]:

@@ -18,7 +18,7 @@ from dashboard import fleet, search, vdevs
 from hosts.models import NAME_PATTERN, Host
 from metrics.limits import client_address, login_limiter
 from metrics.models import Guest, LatestSample, MetricPoint
-from metrics.status import Thresholds, evaluate
+from metrics.status import OK, Thresholds, evaluate, pool_fill_level, storage_fill_level
 
 SORTS = {"status", "name"}
 GUEST_COLUMNS = [
@@ -65,6 +65,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "q": text,
         "sort": sort,
         "levels": fleet.LEVELS,
+        "live": True,
     }
     if request.htmx and request.htmx.target == "fleet":
         return render(request, "dashboard/_fleet.html", context)
@@ -84,17 +85,16 @@ def host_detail(request: HttpRequest, name: str) -> HttpResponse:
     summary = getattr(host, "summary", None)
     facts = summary.facts if summary is not None else {}
     now = timezone.now()
-    verdict = evaluate(
-        host.status, host.last_seen_at, host.clock_skew_s, facts, now, Thresholds.from_settings()
-    )
+    thresholds = Thresholds.from_settings()
+    verdict = evaluate(host.status, host.last_seen_at, host.clock_skew_s, facts, now, thresholds)
     latest = {row.tier: row for row in LatestSample.objects.filter(host=host)}
     fast = latest["fast"].data if "fast" in latest else {}
     medium = latest["medium"].data if "medium" in latest else {}
     sort = request.GET.get("sort", "name")
     sort = sort if sort in GUEST_SORTS else "name"
     compact_pools = {p["name"]: p for p in (facts.get("fast") or {}).get("pools", [])}
-    raw = (fast.get("zfs_pools") or {}).get("raw") or {}
-    raw_status = raw.get("status")
+    zfs_pools = fast.get("zfs_pools") or {}
+    raw = zfs_pools.get("raw")  # any JSON the agent sent, or absent (vdevs.layout reads it)
     pools = [
         {
             **pool,
@@ -102,12 +102,16 @@ def host_detail(request: HttpRequest, name: str) -> HttpResponse:
             "last_scrub_end": compact_pools.get(pool["name"], {}).get(
                 "last_scrub_end", pool.get("last_scrub_end")
             ),
-            "tree": vdevs.tree(raw_status, pool["name"]),
-            "config_text": vdevs.text_config(raw.get("status_text"), pool["name"]),
+            "tree": vdevs.layout(raw, pool["name"]),
+            "level": verdict.pool_levels.get(pool["name"], OK),
+            "fill": pool_fill_level(pool, thresholds),
         }
-        for pool in (fast.get("zfs_pools") or {}).get("pools", [])
+        for pool in zfs_pools.get("pools", [])
     ]
-    thresholds = Thresholds.from_settings()
+    storage = [
+        {**s, "fill": storage_fill_level(s, thresholds) if s.get("enabled") else OK}
+        for s in fast.get("storage") or []
+    ]
     datasets = [
         {**d, "stale": _snapshot_stale(d, now, thresholds)}
         for d in (medium.get("datasets") or {}).get("datasets", [])
@@ -119,7 +123,7 @@ def host_detail(request: HttpRequest, name: str) -> HttpResponse:
         "metrics": fast.get("host"),
         "pools": pools,
         "datasets": datasets,
-        "storage": fast.get("storage") or [],
+        "storage": storage,
         "errors": {tier: row.errors for tier, row in latest.items() if row.errors},
         "latest": latest,
         "guests": _guests(host, fast, sort),
@@ -130,6 +134,7 @@ def host_detail(request: HttpRequest, name: str) -> HttpResponse:
         "ranges": [h for h in (6, 24, 48) if h <= settings.PROXMON_RETENTION_HOURS]
         or [settings.PROXMON_RETENTION_HOURS],
         "guest_columns": GUEST_COLUMNS,
+        "live": True,
     }
     if request.htmx and request.htmx.target == "host-live":
         return render(request, "dashboard/_host_live.html", context)

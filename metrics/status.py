@@ -12,7 +12,10 @@ A broken host that still reports is worse news than one that is gone, so red and
 above grey.
 
 Grey: a host that is offline ("offline for 3 h") or never connected ("never connected") gets
-that one reason and nothing else: its facts are old, and no other rule is evaluated.
+that one reason and nothing else: its facts are old. The rules below still run over the facts
+of an offline host as of when they arrived (`Verdict.as_of`, the fast tier's received_at, else
+the last contact), and their reasons are kept apart in `Verdict.last_known`: pages show them
+dimmed, "as of <time>", so a pool that was DEGRADED is still seen. They do not change the light.
 
 Red: a pool whose health is not ONLINE ("tank DEGRADED"); permanent data errors, even in an
 ONLINE pool ("tank: 1 permanent data error"); a pool at or above `pool_critical_pct` full.
@@ -32,6 +35,10 @@ than `stale_after_s` ago ("no data for 5 min").
 A running scrub or resilver and an INUSE spare are no reason by themselves.
 
 Green: none of these; no reasons.
+
+`Verdict.pool_levels` gives each pool the worst level of its own reasons (or ok): the colour of
+the pool wherever a page shows it. `pool_fill_level` and `storage_fill_level` are the level of
+the fill alone, for a bar; the fill reasons above come from them.
 
 Reasons are sorted worst first; within a level, staleness and failing sources come first (the
 rest may be out of date), then pools, storage, snapshots, updates and clock. Percentages are
@@ -90,6 +97,10 @@ class Reason:
 class Verdict:
     level: str
     reasons: list[Reason] = field(default_factory=list)
+    pool_levels: dict[str, str] = field(default_factory=dict)  # pool name -> level
+    # An offline host: the reasons its facts gave when they arrived, and when that was.
+    last_known: list[Reason] = field(default_factory=list)
+    as_of: datetime | None = None
 
     @property
     def sort_key(self) -> int:
@@ -108,17 +119,54 @@ def evaluate(
     """The light of one host and its reasons, worst first (rules: module docstring)."""
     if status == "never_connected":
         return Verdict(OFFLINE, [Reason(OFFLINE, "never connected")])
+    fast = facts.get("fast")
     if status != "online":
         text = "offline" if last_seen_at is None else f"offline for {_age(now, last_seen_at)}"
-        return Verdict(OFFLINE, [Reason(OFFLINE, text)])
+        as_of = parse_time(fast["received_at"], "received_at") if fast else last_seen_at
+        if not facts or as_of is None:
+            return Verdict(OFFLINE, [Reason(OFFLINE, text)])
+        last_known, pool_levels = _problems(clock_skew_s, facts, as_of, thresholds)
+        return Verdict(OFFLINE, [Reason(OFFLINE, text)], pool_levels, last_known, as_of)
 
-    t = thresholds
+    reasons = _staleness(fast, last_seen_at, now, thresholds)
+    problems, pool_levels = _problems(clock_skew_s, facts, now, thresholds)
+    reasons += problems
+    reasons.sort(key=lambda reason: RANK[reason.level])  # stable: rule order within a level
+    return Verdict(reasons[0].level if reasons else OK, reasons, pool_levels)
+
+
+def pool_used_pct(pool: dict) -> float | None:
+    """How full a pool is: ZFS's capacity, else allocated over size."""
+    used = pool.get("capacity_pct")
+    return _percent(pool.get("allocated"), pool.get("size")) if used is None else used
+
+
+def pool_fill_level(pool: dict, t: Thresholds) -> str:
+    """The level of a pool's fill alone: the colour of its capacity bar."""
+    used = pool_used_pct(pool)
+    if used is None or used < t.pool_warning_pct:
+        return OK
+    return CRITICAL if used >= t.pool_critical_pct else WARNING
+
+
+def storage_fill_level(storage: dict, t: Thresholds) -> str:
+    """The level of a storage's fill alone; a full storage is a warning, never critical."""
+    used = _percent(storage.get("used"), storage.get("total"))
+    return WARNING if used is not None and used >= t.storage_full_pct else OK
+
+
+def _problems(
+    clock_skew_s: float | None, facts: dict[str, dict], now: datetime, t: Thresholds
+) -> tuple[list[Reason], dict[str, str]]:
+    """Every rule but staleness over the facts, worst first; and each pool's level."""
     reasons: list[Reason] = []
     fast = facts.get("fast")
-    reasons += _staleness(fast, last_seen_at, now, t)
     reasons += _failing_sources(facts)
+    pool_levels = {}
     for pool in (fast or {}).get("pools", []):
-        reasons += _pool(pool, now, t)
+        found = _pool(pool, now, t)
+        pool_levels[pool["name"]] = min((r.level for r in found), key=RANK.get, default=OK)
+        reasons += found
     for storage in (fast or {}).get("storage", []):
         reasons += _storage(storage, t)
     reasons += _snapshots((facts.get("medium") or {}).get("datasets", []), now, t)
@@ -130,9 +178,8 @@ def evaluate(
         # skew = received - collected: positive means the host's clock runs behind ours
         side = "behind" if clock_skew_s > 0 else "ahead"
         reasons.append(Reason(WARNING, f"clock {_duration(abs(clock_skew_s))} {side}"))
-
     reasons.sort(key=lambda reason: RANK[reason.level])  # stable: rule order within a level
-    return Verdict(reasons[0].level if reasons else OK, reasons)
+    return reasons, pool_levels
 
 
 def _staleness(
@@ -169,12 +216,9 @@ def _pool(pool: dict, now: datetime, t: Thresholds) -> list[Reason]:
     if (pool.get("data_errors") or 0) > 0:
         errors = _count(pool["data_errors"], "permanent data error")
         reasons.append(Reason(CRITICAL, f"{name}: {errors}"))
-    used = pool.get("capacity_pct")
-    if used is None:
-        used = _percent(pool.get("allocated"), pool.get("size"))
-    if used is not None and used >= t.pool_warning_pct:
-        level = CRITICAL if used >= t.pool_critical_pct else WARNING
-        reasons.append(Reason(level, f"{name} {int(used)} % full"))
+    level = pool_fill_level(pool, t)
+    if level != OK:
+        reasons.append(Reason(level, f"{name} {int(pool_used_pct(pool))} % full"))
     counts = pool.get("errors") or {}
     kinds = [(kind, counts.get(kind) or 0) for kind in ("read", "write", "checksum")]
     kinds = [(kind, n) for kind, n in kinds if n > 0]
@@ -212,8 +256,8 @@ def _storage(storage: dict, t: Thresholds) -> list[Reason]:
     name = storage["storage"]
     if not storage.get("active"):
         return [Reason(WARNING, f"{name} inactive")]
-    used = _percent(storage.get("used"), storage.get("total"))
-    if used is not None and used >= t.storage_full_pct:
+    if storage_fill_level(storage, t) != OK:
+        used = _percent(storage["used"], storage["total"])
         return [Reason(WARNING, f"{name} {int(used)} % full")]
     return []
 

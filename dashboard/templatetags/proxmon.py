@@ -1,7 +1,9 @@
-"""Numbers with units and times an operator reads at a glance."""
+"""Numbers with units and times an operator reads at a glance, and agents' text made safe to
+read. A number and its unit are joined by a no-break space (NBSP): "51 %" never wraps apart."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from django import template
@@ -12,6 +14,33 @@ from django.utils.safestring import mark_safe
 register = template.Library()
 
 UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+NBSP = "\u00a0"
+
+# Characters an agent's names must not bring to a page: C0 and C1 controls (NUL, escape
+# sequences) and the bidi controls that reorder what follows them, so that "evil\u202egpj.exe"
+# reads "evilexe.jpg" (overrides and embeddings U+202A-E, isolates U+2066-9, and the marks).
+# Line breaks and tabs become spaces.
+_HIDDEN: dict[int, str | None] = dict.fromkeys(
+    [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F]
+    + [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+)
+_HIDDEN.update({ord(c): " " for c in "\t\n\r\v\f"})
+_UNIT_AFTER_NUMBER = re.compile(r"(\d) (?=%|s\b|min\b|h\b|days?\b)")
+
+
+@register.filter(is_safe=True)
+def clean(value) -> str:
+    """An agent's text as a page shows it: without control and bidi control characters."""
+    if value is None:
+        return ""
+    return str(value).translate(_HIDDEN)
+
+
+@register.filter
+def reason(text) -> str:
+    """A status reason, cleaned ("tank\u202e DEGRADED" names come from agents), its numbers
+    kept with their units ("rpool 92 % full", "offline for 87 s")."""
+    return _UNIT_AFTER_NUMBER.sub(rf"\1{NBSP}", clean(text))
 
 
 @register.filter
@@ -23,17 +52,17 @@ def bytes_(value) -> str:
     for unit in UNITS:
         if abs(size) < 1024 or unit == UNITS[-1]:
             if unit == "B":
-                return f"{int(size)} B"
-            return f"{size:.1f} {unit}" if abs(size) < 100 else f"{size:.0f} {unit}"
+                return f"{int(size)}{NBSP}B"
+            return f"{size:.1f}{NBSP}{unit}" if abs(size) < 100 else f"{size:.0f}{NBSP}{unit}"
         size /= 1024
-    return f"{size:.0f} {UNITS[-1]}"
+    return f"{size:.0f}{NBSP}{UNITS[-1]}"
 
 
 @register.filter
 def pct(value, digits: int = 0) -> str:
     if value is None or value == "":
         return "–"
-    return f"{float(value):.{int(digits)}f} %"
+    return f"{float(value):.{int(digits)}f}{NBSP}%"
 
 
 @register.filter
@@ -53,14 +82,14 @@ def duration(seconds) -> str:
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
     if days >= 10:
-        return f"{days} d"
+        return f"{days}{NBSP}d"
     if days:
-        return f"{days} d {hours} h"
+        return f"{days}{NBSP}d {hours}{NBSP}h"
     if hours:
-        return f"{hours} h {minutes} min"
+        return f"{hours}{NBSP}h {minutes}{NBSP}min"
     if minutes:
-        return f"{minutes} min"
-    return f"{seconds} s"
+        return f"{minutes}{NBSP}min"
+    return f"{seconds}{NBSP}s"
 
 
 def to_datetime(value) -> datetime | None:
@@ -101,6 +130,36 @@ def ago(value) -> str:
         moment.astimezone(UTC).isoformat(),
         absolute,
         relative(moment),
+    )
+
+
+def utc_text(moment: datetime, now: datetime | None = None) -> str:
+    """ "06:41 UTC" today, "2026-04-20 06:41 UTC" on another day."""
+    moment = moment.astimezone(UTC)
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    pattern = "%H:%M UTC" if moment.date() == now.date() else "%Y-%m-%d %H:%M UTC"
+    return moment.strftime(pattern)
+
+
+@register.filter
+def utc(value) -> str:
+    """The absolute time as plain text, for a title attribute."""
+    moment = to_datetime(value)
+    return utc_text(moment) if moment is not None else "unknown"
+
+
+@register.filter
+def as_of(value) -> str:
+    """A <time> element with the absolute time ("06:41 UTC"), which the page's script leaves
+    as it is (class "abs"): "as of 3 min ago" would drift from the facts it dates."""
+    moment = to_datetime(value)
+    if moment is None:
+        return mark_safe('<span class="muted">unknown</span>')
+    return format_html(
+        '<time class="abs" datetime="{}" title="{}">{}</time>',
+        moment.astimezone(UTC).isoformat(),
+        moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        utc_text(moment),
     )
 
 

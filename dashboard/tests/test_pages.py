@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from hosts.models import Host
@@ -113,9 +115,9 @@ def test_overview_shows_each_host_with_light_reasons_and_numbers(user_client):
     assert "4 hosts: 1 critical, 1 warning, 1 offline" in page
     assert 'id="host-pve-bad"' in page and 'data-level="critical"' in page
     assert "tank DEGRADED" in page
-    assert "rpool 87 % full" in page
+    assert "rpool 87\xa0% full" in page
     assert "offline for" in page
-    assert "12 %" in page  # CPU of frames.HOST
+    assert "12\xa0%" in page  # CPU of frames.HOST, the number and its unit never apart
     # worst first: critical, warning, offline, ok
     order = [page.index(f'id="host-{n}"') for n in ("pve-bad", "pve-full", "pve-gone", "pve-ok")]
     assert order == sorted(order)
@@ -194,6 +196,26 @@ def test_metrics_json_gives_the_chart_series(user_client):
     assert user_client.get("/hosts/pve1/metrics.json?hours=9999").json()["hours"] == 48
 
 
+def test_numbers_stay_with_their_units(user_client):
+    make_host("pve1")
+    page = user_client.get("/hosts/pve1/").content.decode()
+    assert "(40\xa0%)" in page and "40 %" not in page
+    assert "373\xa0GiB of 931\xa0GiB" in page
+
+
+# --- pieces of every page -------------------------------------------------------------------
+
+
+def test_every_page_names_a_favicon_that_is_served(client, user_client):
+    make_host("pve1")
+    for url in ("/", "/vms/", "/hosts/pve1/"):
+        page = user_client.get(url).content.decode()
+        icon = re.search(r'<link rel="icon" href="([^"]+)"', page)
+        assert icon, url
+    assert client.get(icon.group(1)).status_code == 200
+    assert '<link rel="icon"' in Client().get("/login/").content.decode()
+
+
 # --- search ---------------------------------------------------------------------------------
 
 
@@ -249,6 +271,13 @@ def test_search_results_link_to_the_host_and_keep_the_query_in_the_url(user_clie
 )
 def test_search_survives_absurd_queries(user_client, fleet, query):
     assert user_client.get("/vms/", {"q": query}).status_code == 200
+
+
+def test_search_page_has_no_live_light_that_reads_as_disconnected(user_client, fleet):
+    # The search page does not update itself: a grey dot there said "disconnected".
+    assert 'id="live"' not in user_client.get("/vms/?q=mail").content.decode()
+    overview = user_client.get("/").content.decode()
+    assert re.search(r'<span id="live"[^>]*>.*connecting.*</span>', overview)
 
 
 def test_search_fragment_for_htmx(user_client, fleet):

@@ -1,5 +1,5 @@
-// proxmon pages: live refresh over /ws/dashboard (polling when it is down), relative times,
-// and the host charts (uPlot). No build step; served as is.
+// proxmon pages: live refresh over /ws/dashboard (polling every 60 s only while it is down),
+// relative times, and the host charts (uPlot). No build step; served as is.
 (function () {
   "use strict";
 
@@ -14,7 +14,8 @@
     return future ? "in " + text : text + " ago";
   }
   function refreshTimes(root) {
-    (root || document).querySelectorAll("time[datetime]").forEach(function (el) {
+    // time.abs ("as of 06:41 UTC") dates old facts and stays absolute
+    (root || document).querySelectorAll("time[datetime]:not(.abs)").forEach(function (el) {
       var date = new Date(el.getAttribute("datetime"));
       if (!isNaN(date)) el.textContent = relative(date);
     });
@@ -22,13 +23,27 @@
   setInterval(refreshTimes, 30000);
 
   // --- live updates ------------------------------------------------------------------------
-  var delay = 1000, socket = null;
+  var POLL_MS = 60000;
+  var delay = 1000, socket = null, poller = null, wasDown = false;
   function indicator(on) {
     var el = document.getElementById("live");
     if (!el) return;
     el.classList.toggle("on", on);
     el.title = on ? "Live updates" : "Reconnecting; refreshing every 60 s meanwhile";
     el.dataset.state = on ? "live" : "polling";
+    var label = el.querySelector(".label");
+    if (label) label.textContent = on ? "live" : "polling";
+  }
+  function refreshAll() {
+    var fleet = document.getElementById("fleet");
+    if (fleet) htmx.trigger(fleet, "refresh");
+    var live = document.getElementById("host-live");
+    if (live) { htmx.trigger(live, "refresh"); loadCharts(false); }
+  }
+  // Polling runs only while the socket is down: the socket says when something changed.
+  function polling(on) {
+    if (on && !poller) poller = setInterval(refreshAll, POLL_MS);
+    if (!on && poller) { clearInterval(poller); poller = null; }
   }
   function onChanged(hosts) {
     var fleet = document.getElementById("fleet");
@@ -43,13 +58,21 @@
     if (!document.getElementById("fleet") && !document.getElementById("host-live")) return;
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + location.host + "/ws/dashboard");
-    socket.onopen = function () { delay = 1000; indicator(true); };
+    socket.onopen = function () {
+      delay = 1000;
+      indicator(true);
+      polling(false);
+      if (wasDown) refreshAll();  // what changed while the socket was down
+      wasDown = false;
+    };
     socket.onmessage = function (event) {
       var message = JSON.parse(event.data);
       if (message.type === "changed") onChanged(message.hosts);
     };
     socket.onclose = function () {
       indicator(false);
+      polling(true);
+      wasDown = true;
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 30000);
     };
@@ -59,11 +82,18 @@
   var charts = {}, hours = 24;
   var GiB = 1024 * 1024 * 1024;
   function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
+  // uPlot spreads a single point (every new host's first minute) over years; one point, or
+  // none, gets ten minutes either side of it, or the selected range ending now.
+  function timeRange(u, min, max) {
+    if (min === null || max === null) { var now = Date.now() / 1000; return [now - hours * 3600, now]; }
+    if (min === max) return [min - 600, max + 600];
+    return [min, max];
+  }
   function chartOptions(title, series, width, yFormat) {
     return {
       title: title, width: width, height: 170,
       cursor: { drag: { x: true, y: false } },
-      scales: { x: { time: true } },
+      scales: { x: { time: true, range: timeRange } },
       axes: [
         { stroke: css("--muted"), grid: { stroke: css("--line") } },
         { stroke: css("--muted"), grid: { stroke: css("--line") }, size: 55, values: yFormat }
@@ -77,6 +107,7 @@
     if (charts[id]) { charts[id].setData(data); return; }
     el.textContent = "";
     charts[id] = new uPlot(chartOptions(title, series, el.clientWidth || 300, yFormat), data, el);
+    el.uplot = charts[id];  // for the browser tests: its scales and axis labels
   }
   function loadCharts(reset) {
     var box = document.getElementById("charts");
