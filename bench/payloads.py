@@ -57,10 +57,15 @@ DEMO_FLEET = (
     ("pve-lon-02", "healthy", 25),
     ("pve-lon-03", "healthy", 16),
 )
-NAMES = (
-    "nginx-proxy", "web", "db", "redis", "mail", "dns", "git", "ci-runner", "backup", "monitor",
-    "ldap", "files", "vpn", "build", "app", "cache", "queue", "search", "wiki", "grafana",
-)  # fmt: skip
+# Names by the config a guest is cloned from, so that a name fits its size: small VMs, small
+# containers, 2 GiB VMs, Windows VMs of 6 cores and 10 GiB, containers of 2 cores and 4 GiB.
+ROLES = (
+    ("nginx-proxy", "dns", "vpn", "ldap"),
+    ("web", "redis", "monitor", "wiki"),
+    ("app", "git", "mail", "grafana"),
+    ("win-ad", "win-rds", "mssql", "win-build"),
+    ("db", "files", "ci-runner", "search"),
+)
 # (kind, config); the kinds repeat every five guests, so guest i is of kind KINDS[i % 5]
 CONFIG_FIXTURES = (
     ("qemu", "ansible-qemu-config-linux-cloudinit-agent.conf"),
@@ -203,8 +208,11 @@ class Host:
         _, configs = _guest_templates()
         config = copy.deepcopy(configs[i % len(configs)])
         kind = CONFIG_FIXTURES[i % len(CONFIG_FIXTURES)][0]
-        base = NAMES[(i + 7 * self.index) % len(NAMES)]
-        name = base if i < len(NAMES) else f"{base}-{i // len(NAMES) + 1:02d}"
+        roles = ROLES[i % len(ROLES)]
+        turn = i // len(ROLES) + self.index  # hosts start at different roles
+        base = roles[turn % len(roles)]
+        count = (i // len(ROLES)) // len(roles)
+        name = base if count == 0 else f"{base}-{count + 1:02d}"
         vmid = 100 + i
         disks = []
         for n, disk in enumerate(config["disks"]):

@@ -1,5 +1,6 @@
-"""Screenshots of the demo for the README: `scripts/demo` running, then
-    .venv/bin/python scripts/screenshots.py [--url http://127.0.0.1:8000]
+"""Screenshots of the demo for the README: `scripts/demo` running for 3 minutes (its backlog
+stored, its offline host gone), then
+    .venv/bin/python scripts/screenshots.py [--url http://127.0.0.1:8000] [--out DIR]
 writes docs/screenshots/*.png (desktop 1366 px and phone 390 px wide)."""
 
 from __future__ import annotations
@@ -13,19 +14,20 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.payloads import DEMO_FLEET  # noqa: E402
 from dashboard.tests.browser import launch  # noqa: E402
 
-OUT = ROOT / "docs" / "screenshots"
+HOST = {scenario: name for name, scenario, _ in reversed(DEMO_FLEET)}  # the first of each
 PAGES = [
     ("overview", "/", None),
-    ("host-degraded", "/hosts/pve-bravo/", "#charts[data-drawn=yes]"),
-    ("host-healthy", "/hosts/pve-alpha/", "#charts[data-drawn=yes]"),
+    ("host-degraded", f"/hosts/{HOST['degraded']}/", "#charts[data-drawn=yes]"),
+    ("host-healthy", f"/hosts/{HOST['healthy']}/", "#charts[data-drawn=yes]"),
     ("search", "/vms/?q=nginx", None),
 ]
 
 
-def main(url: str, password: str) -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
+def main(url: str, password: str, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         context = launch(playwright)
         page = context.new_page()
@@ -41,7 +43,7 @@ def main(url: str, password: str) -> None:
                 if ready:
                     page.wait_for_selector(ready, timeout=15000)
                 page.wait_for_timeout(300)
-                page.screenshot(path=OUT / f"{name}-{suffix}.png", full_page=suffix == "desktop")
+                page.screenshot(path=out / f"{name}-{suffix}.png", full_page=suffix == "desktop")
         context.close()
 
 
@@ -49,5 +51,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--password", default="demo")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     args = parser.parse_args()
-    main(args.url.rstrip("/"), args.password)
+    main(args.url.rstrip("/"), args.password, args.out)
