@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -60,3 +61,49 @@ def number(name: str, default: float, minimum: float = 0.0) -> float:
 def strings(name: str, default: str = "") -> list[str]:
     """A comma-separated list; empty items are dropped."""
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+POSTGRES_SCHEMES = ("postgres", "postgresql", "pgsql")
+DATABASE_EXAMPLES = (
+    "sqlite:////var/lib/proxmon/db.sqlite3 or postgres://USER:PASSWORD@HOST:5432/NAME"
+)
+
+
+def database_url(name: str, default: str) -> str:
+    """A database URL proxmon runs on: SQLite at an absolute path, or PostgreSQL with a name.
+
+    Anything else fails here, in one line naming the variable (never its value: it may hold a
+    password), instead of later: `sqlite://db.sqlite3` was silently an in-memory database, and
+    `mysql://` a driver traceback at the first query.
+    """
+    url = string(name, default)
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        raise ImproperlyConfigured(f"{name}: not a URL; use {DATABASE_EXAMPLES}")
+    if scheme == "sqlite":
+        # sqlite:////abs/path: three slashes, then the absolute path's own
+        if not rest.startswith("//") or rest in ("//", "//:memory:"):
+            raise ImproperlyConfigured(
+                f"{name}: SQLite needs an absolute path after sqlite:/// (four slashes in all), "
+                f"e.g. sqlite:////var/lib/proxmon/db.sqlite3; got {url[:90]!r}"
+            )
+        return url
+    if scheme in POSTGRES_SCHEMES:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018  (raises on a port that is not a number)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: not a valid PostgreSQL URL; e.g. {DATABASE_EXAMPLES}"
+            ) from None
+        if not parts.path.strip("/"):
+            raise ImproperlyConfigured(
+                f"{name}: a PostgreSQL URL needs a database name, "
+                f"e.g. postgres://USER:PASSWORD@HOST:5432/NAME"
+            )
+        return url
+    shown = scheme[:20] if scheme.isascii() and scheme.replace("+", "").isalnum() else "?"
+    raise ImproperlyConfigured(
+        f"{name}: unsupported database {shown!r} (proxmon runs on SQLite and PostgreSQL); "
+        f"use {DATABASE_EXAMPLES}"
+    )

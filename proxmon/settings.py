@@ -31,6 +31,7 @@ CSRF_TRUSTED_ORIGINS = env.strings("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "daphne",
+    "proxmon",  # system checks of the settings (proxmon/checks.py)
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -75,7 +76,7 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
-DATABASE_URL = env.string("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+DATABASE_URL = env.database_url("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 try:
     _database = dj_database_url.parse(DATABASE_URL)
 except ValueError as exc:
@@ -215,7 +216,7 @@ PROXMON_PROCESS_DEAD_AFTER_S = env.number("PROXMON_PROCESS_DEAD_AFTER_S", 60.0, 
 # those functions directly.
 PROXMON_BACKGROUND = env.boolean("PROXMON_BACKGROUND", True)
 # Public URL of this server as agents reach it (https://monitor.example.com); used in the
-# install steps. Empty: derived from the request.
+# install steps. Empty: derived from the request. Checked at start (proxmon/checks.py).
 PROXMON_PUBLIC_URL = env.string("PROXMON_PUBLIC_URL").rstrip("/")
 
 # --- status lights (metrics/status.py); DESIGN.md "Status of a host" ---------------------------

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import os
+import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from liveserver import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,3 +101,133 @@ def test_redis_pool_outwaits_channels_redis_blocking_reads(url, expected):
     result = manage("shell", "-c", POOL, SECRET_KEY="k" * 60, REDIS_URL=url)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1].split() == expected.split()
+
+
+# --- configuration errors: one line naming the variable, at start --------------------------
+
+
+def one_line_naming(result: subprocess.CompletedProcess, variable: str) -> str:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert variable in line
+    return line
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("sqlite://relative.db", "SQLite needs an absolute path"),
+        ("sqlite:///relative.db", "SQLite needs an absolute path"),
+        ("sqlite:///:memory:", "SQLite needs an absolute path"),
+        ("mysql://proxmon:s3cret@db.example.com/proxmon", "unsupported database 'mysql'"),
+        ("redis://127.0.0.1:6379/0", "unsupported database 'redis'"),
+        ("postgres://proxmon:s3cret@db.example.com", "a PostgreSQL URL needs a database name"),
+        ("postgres://proxmon:s3cret@db.example.com:port/proxmon", "not a valid PostgreSQL URL"),
+        ("db.sqlite3", "not a URL"),
+    ],
+)
+def test_bad_database_url_is_one_line_naming_the_variable(url, reason):
+    result = manage("check", SECRET_KEY="k" * 60, DATABASE_URL=url)
+    line = one_line_naming(result, "DATABASE_URL")
+    assert reason in line
+    assert "s3cret" not in line  # the URL's password is never printed
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:////var/lib/proxmon/db.sqlite3",
+        "postgres://proxmon:s3cret@db.example.com:5432/proxmon",
+        "postgresql://db.example.com/proxmon",
+        "pgsql:///proxmon",  # the local socket
+    ],
+)
+def test_database_urls_proxmon_runs_on_pass(url):
+    result = manage("check", SECRET_KEY="k" * 60, DATABASE_URL=url)
+    assert result.returncode == 0, result.stderr
+
+
+def test_missing_secret_key_is_one_line_not_a_traceback():
+    one_line_naming(manage("check"), "SECRET_KEY")
+
+
+def test_number_that_is_no_number_is_one_line_not_a_traceback():
+    result = manage("check", SECRET_KEY="k" * 60, PROXMON_PING_TIMEOUT_S="forty")
+    one_line_naming(result, "PROXMON_PING_TIMEOUT_S")
+
+
+BAD_PUBLIC_URLS = [
+    ("monitor.example.com", "needs a scheme"),
+    ("monitor.example.com:8000", "needs a scheme"),
+    ("ftp://monitor.example.com", "needs a scheme"),
+    ("https://", "needs a host name"),
+    ("https://monitor.example.com/?agent=1", "must not have a query string"),
+    ("https://monitor.example.com/#agents", "must not have a fragment"),
+    ("https://monitor.example.com:https", "not a valid URL"),
+    ("https://admin:s3cret@monitor.example.com", "must not hold a user name or password"),
+]
+
+
+@pytest.mark.parametrize(("url", "reason"), BAD_PUBLIC_URLS, ids=[u for u, _ in BAD_PUBLIC_URLS])
+def test_bad_public_url_fails_the_system_check_naming_the_variable(url, reason):
+    result = manage("check", SECRET_KEY="k" * 60, PROXMON_PUBLIC_URL=url)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "proxmon.E001" in line]
+    assert "PROXMON_PUBLIC_URL=" in line and reason in line
+    assert "s3cret" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://monitor.example.com",
+        "https://monitor.example.com/",
+        "http://10.0.4.2:8000",
+        "wss://monitor.example.com/proxmon",
+        "http://[fd00::2]:8000",
+    ],
+)
+def test_public_urls_agents_can_dial_pass(url):
+    result = manage("check", SECRET_KEY="k" * 60, PROXMON_PUBLIC_URL=url)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("command", [("migrate", "--noinput"), ("serve", "--port")])
+def test_migrate_and_serve_refuse_to_start_with_a_bad_public_url(tmp_path, command):
+    if command[0] == "serve":
+        command = (*command, str(free_port()))
+    result = manage(
+        *command,
+        SECRET_KEY="k" * 60,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        PROXMON_PUBLIC_URL="monitor.example.com",
+    )
+    assert result.returncode == 1
+    assert "proxmon.E001" in result.stderr and "Traceback" not in result.stderr
+    database = tmp_path / "db.sqlite3"
+    if database.exists():  # the checks may open it; nothing may have been migrated
+        with sqlite3.connect(database) as db:
+            assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
+
+
+def test_readme_lists_every_variable_the_settings_read():
+    tree = ast.parse((ROOT / "proxmon/settings.py").read_text())
+    read = {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "env"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
+    assert len(read) > 30
+    table = (ROOT / "README.md").read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    listed = {
+        name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row.split("|")[1])
+    }
+    assert sorted(read - listed) == []
