@@ -100,14 +100,25 @@ def rfc3339(moment: datetime) -> str:
 
 @cache
 def _pools_json() -> dict:
-    """tank and rpool (the real zeta, renamed) from the JSON commands, rpool first."""
+    """tank and rpool (the real zeta, renamed) from the JSON commands, rpool first.
+
+    The capture was taken with -L, which leaves the disks without vdev_type and state; the
+    agent's command (no -L) gives them, so healthy disks say ONLINE here as on a real host."""
     status = read("zfs/zpool-status-flat-int-PL-raidz1x4-special-mirror-removal.json")
     listed = read("zfs/zpool-list-j-int-v-raidz1x4-special-indirect.json")
-    found = zfs_pools.parse_json(
-        status.replace('"zeta"', '"rpool"'), listed.replace('"zeta"', '"rpool"')
-    )
+    doc = json.loads(status.replace('"zeta"', '"rpool"'))
+    _disks_online(doc)
+    found = zfs_pools.parse_json(json.dumps(doc), listed.replace('"zeta"', '"rpool"'))
     found["pools"].sort(key=lambda pool: pool["name"] != "rpool")
     return found
+
+
+def _disks_online(value) -> None:
+    if isinstance(value, dict):
+        if str(value.get("name", "")).startswith("/dev/") and "state" not in value:
+            value.update(vdev_type="disk", state="ONLINE")
+        for item in value.values():
+            _disks_online(item)
 
 
 @cache
@@ -166,11 +177,11 @@ def _system(older: bool) -> dict:
 
 @cache
 def _waves(seed: str) -> tuple[tuple[float, float, float], ...]:
-    """(amplitude, period s, phase) of a slow drift; periods of 40 min to 9 h."""
+    """(amplitude, period s, phase) of a slow drift: mostly hours, a little of 40 minutes."""
     rng = random.Random(seed)
     return tuple(
-        (rng.uniform(0.5, 1.0), period * rng.uniform(0.8, 1.2), rng.uniform(0, 2 * math.pi))
-        for period in (2400, 3 * 3600, 9 * 3600)
+        (rng.uniform(*size), period * rng.uniform(0.8, 1.2), rng.uniform(0, 2 * math.pi))
+        for size, period in (((0.1, 0.25), 2400), ((0.5, 1.0), 3 * 3600), ((0.5, 1.0), 9 * 3600))
     )
 
 
@@ -350,19 +361,20 @@ class Host:
         uptime = int((now - self.started).total_seconds())
         guest_list = [self._guest_runtime(g, at, uptime) for g in self.guests]
         # a day's rhythm per host plus slow drifts and a little noise: smooth at any cadence
-        day = math.sin(2 * math.pi * at / 86400 + self.index * 0.7)
+        # busiest around 14:00 UTC
+        day = math.sin(2 * math.pi * (at / 86400 - 1 / 3) + self.index * 0.1)
 
         def cpu_at(moment: float) -> float:
             wave = drift(f"{self.name} cpu", moment)
             return max(1.0, self.cpu_base + 10 * day + 5 * wave)
 
-        cpu = cpu_at(at) + self.random.gauss(0, 0.5)
+        cpu = cpu_at(at) + max(-1.0, min(1.0, self.random.gauss(0, 0.5)))
         guests_mem = sum(g["mem"] for g in guest_list)
         # the host itself and the ARC beside its guests
         overhead = (6 + 0.04 * self.mem_total / GiB) * GiB * (1 + 0.1 * drift(self.name, at))
         used = min(int(guests_mem + overhead), self.mem_total - GiB)
         # load follows the CPU, later and smoother the longer its window
-        load = [max(0.05, cpu_at(at - lag) / 8) for lag in (0, 150, 450)]
+        load = [max(0.05, value / 8) for value in (cpu, cpu_at(at - 150), cpu_at(at - 450))]
         root = self.space["used"]["rpool/ROOT/pve-1"]
         return {
             "host": {
