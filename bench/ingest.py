@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.ingest --profile 30          # + the top 30 functions (cProfile)
     DATABASE_URL=postgres://... .venv/bin/python -m bench.ingest
 
-Builds fast frames (57 KB: 50 guests, 2 pools with raw JSON, 4 storages; bench/payloads.py)
+Builds fast frames (59 KB: 50 guests, 2 pools with raw JSON, 4 storages; bench/payloads.py)
 for `--hosts` hosts 30 s apart, encodes them as the agent would, and then times, one frame
 after the other on one thread, the two steps the server runs: `decode_sample` (JSON parse and
 schema check) and `ingest` (store, derive, commit), each through `ingest_many` in groups of
