@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -206,3 +208,54 @@ def test_history_is_one_line_where_the_backlog_meets_live_samples(index):
     for before, after in zip(live, live[1:], strict=False):
         assert abs(after[1] - before[1]) < 2.5, (before, after)
         assert abs(after[2] - before[2]) < 1, (before, after)
+
+
+# scripts/demo's hosts, as it registers them
+REGISTER = """
+from bench.payloads import DEMO_FLEET
+from hosts.models import Host
+for name, scenario, guests in DEMO_FLEET:
+    print(name, Host.objects.create(name=name).issue_token(), scenario, guests)
+"""
+
+
+@pytest.mark.e2e
+def test_demo_fleet_speaks_to_a_real_server(live_server_factory, tmp_path):
+    """bench.fleet as scripts/demo runs it, faster: the server acks every tier of every host
+    (backlog included), and the offline host leaves while the others stay."""
+    server = live_server_factory().start()
+    tokens = tmp_path / "tokens"
+    tokens.write_text(server.manage("shell", "-v0", "-c", REGISTER))
+    fleet = subprocess.Popen(
+        [sys.executable, "-m", "bench.fleet", "--url", server.url, "--tokens", str(tokens),
+         "--fast", "1", "--medium", "2", "--slow", "3", "--duration", "120",
+         "--backfill-hours", "0.5", "--backfill-step", "300", "--offline-after", "4"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    offline = next(name for name, scenario, _ in DEMO_FLEET if scenario == "offline")
+    others = [name for name, _, _ in DEMO_FLEET if name != offline]
+
+    def stored() -> dict[tuple[str, str], int]:
+        rows = server.query(
+            "SELECT h.name, s.tier, COUNT(*) FROM metrics_sample s"
+            " JOIN hosts_host h ON h.id = s.host_id GROUP BY h.name, s.tier"
+        )
+        return {(name, tier): count for name, tier, count in rows}
+
+    def settled() -> bool:
+        counts = stored()
+        return (
+            server.host_status(offline) == "offline"
+            and all(server.host_status(name) == "online" for name in others)
+            # the backlog (6 fast samples) and live samples of every tier
+            and all(counts.get((name, "fast"), 0) > 6 for name in others)
+            and all(counts.get((name, t), 0) > 0 for name in others for t in ("medium", "slow"))
+        )
+
+    try:
+        assert server.wait_for(settled, timeout=90, interval=0.5), (stored(), server.log()[-2000:])
+    finally:
+        fleet.terminate()
+        _, errors = fleet.communicate(timeout=30)
+    assert "nack" not in errors, errors
+    assert "Traceback" not in server.log()
