@@ -75,9 +75,11 @@ def test_a_full_storage_bar_has_the_level_of_its_reason(user_client):
     data["storage"].append({**copy.deepcopy(data["storage"][0]), "storage": "roomy", "used": 10})
     make_host("pve1", data)
     page = user_client.get("/hosts/pve1/").content.decode()
-    full_row = re.search(r'<tr class="warn"><td>local-zfs</td>.*?</tr>', page, re.S)
+    full_row = re.search(
+        r'<tr class="warn"><td class="name"[^>]*>local-zfs</td>.*?</tr>', page, re.S
+    )
     assert full_row and 'class="bar fill-warning"' in full_row.group(0)
-    roomy_row = re.search(r'<tr class=""><td>roomy</td>.*?</tr>', page, re.S)
+    roomy_row = re.search(r'<tr class=""><td class="name"[^>]*>roomy</td>.*?</tr>', page, re.S)
     assert roomy_row and 'class="bar fill-ok"' in roomy_row.group(0)
 
 

@@ -82,11 +82,15 @@
   var charts = {}, hours = 24;
   var GiB = 1024 * 1024 * 1024;
   function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
-  // uPlot spreads a single point (every new host's first minute) over years; one point, or
-  // none, gets ten minutes either side of it, or the selected range ending now.
+  // uPlot gives a single point (every new host's first minute) 1,000 days to its right; one
+  // point gets ten minutes either side of it, no point the selected range ending now.
   function timeRange(u, min, max) {
-    if (min === null || max === null) { var now = Date.now() / 1000; return [now - hours * 3600, now]; }
-    if (min === max) return [min - 600, max + 600];
+    var t = u.data[0] || [];
+    if (t.length === 1) return [t[0] - 600, t[0] + 600];
+    if (!t.length || min === null || max === null) {
+      var now = Date.now() / 1000;
+      return [now - hours * 3600, now];
+    }
     return [min, max];
   }
   function chartOptions(title, series, width, yFormat) {
