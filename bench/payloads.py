@@ -98,6 +98,10 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _when(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
 @cache
 def _pools_json() -> dict:
     """tank and rpool (the real zeta, renamed) from the JSON commands, rpool first.
@@ -201,7 +205,8 @@ class Host:
         self.index, self.name, self.scenario = index, name, scenario
         self.random = random.Random(index)  # per-sample jitter
         layout = random.Random(f"{index} {name}")  # what the host is, fixed
-        self.started = datetime.now(UTC) - timedelta(days=layout.randint(3, 200))
+        self.born = datetime.now(UTC).replace(microsecond=0)  # when the simulation began
+        self.started = self.born - timedelta(days=layout.randint(3, 200))  # booted
         self.older = scenario == "degraded"  # PVE 8.4, OpenZFS 2.2: text outputs
         self.guests = [self._guest(i, layout) for i in range(guests)]
         self.disks = self._disks(layout)
@@ -295,13 +300,23 @@ class Host:
         }
         usable = {"rpool": USABLE["rpool"], "tank": factor}
         available = {pool: int((size[pool] - allocated[pool]) * usable[pool]) for pool in size}
-        return {"used": used, "size": size, "allocated": allocated, "available": available}
+        fragmentation = {"rpool": float(layout.randint(5, 35))}
+        if not self.older:  # the recorded dRAID pool keeps its own
+            fragmentation["tank"] = float(layout.randint(3, 20))
+        return {
+            "used": used,
+            "size": size,
+            "allocated": allocated,
+            "available": available,
+            "fragmentation": fragmentation,
+        }
 
     # --- samples ---------------------------------------------------------------------------
 
     def _pools(self, now: datetime) -> dict:
         found = copy.deepcopy(_pools_text() if self.older else _pools_json())
-        scrubbed = rfc3339(now - timedelta(days=3 + self.index % 20))
+        # the monthly scrub job started on all pools at once; each takes as long as recorded
+        started = self.born - timedelta(days=3 + self.index % 20, hours=self.index)
         for pool in found["pools"]:
             name = pool["name"]
             size, allocated = self.space["size"][name], self.space["allocated"][name]
@@ -310,14 +325,16 @@ class Host:
                 allocated=allocated,
                 free=size - allocated,
                 capacity_pct=float(round(100 * allocated / size)),
+                fragmentation_pct=self.space["fragmentation"].get(name, pool["fragmentation_pct"]),
             )
             scan = pool["scan"]
             if scan["state"] == "finished":
-                scan["start_time"] = scan["end_time"] = scrubbed
+                took = _when(scan["end_time"]) - _when(scan["start_time"])
+                scan["start_time"], scan["end_time"] = rfc3339(started), rfc3339(started + took)
+                if scan["function"] == "scrub":
+                    pool["last_scrub_end"] = scan["end_time"]
             elif scan["state"] == "scanning":  # started 40 minutes ago, not in 2020
                 scan["start_time"] = rfc3339(now - timedelta(minutes=40))
-            if scan["function"] == "scrub" or pool.get("last_scrub_end"):
-                pool["last_scrub_end"] = scrubbed
         return found
 
     def _storage(self) -> list[dict]:
