@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import copy
 import re
+from datetime import timedelta
 
 import pytest
 
 from dashboard.tests.test_pages import degraded, full, healthy_fast, make_host
+from metrics.status import Reason, Thresholds, evaluate
+from metrics.summary import compact
+from metrics.tests.frames import BASE_TIME, DATA
 
 pytestmark = pytest.mark.django_db
 
@@ -118,3 +122,19 @@ def test_online_host_shows_no_last_known_block(user_client):
     make_host("pve1", degraded())
     assert "last-known" not in card(user_client.get("/").content.decode(), "pve1")
     assert "last-known" not in user_client.get("/hosts/pve1/").content.decode()
+
+
+def test_last_known_reasons_are_judged_as_of_when_the_facts_arrived():
+    data = copy.deepcopy(DATA["fast"])  # last scrub 2026-04-12, nine days before BASE_TIME
+    data["zfs_pools"]["pools"][0]["capacity_pct"] = 85.0
+    facts = {"fast": compact("fast", data, {}, BASE_TIME, BASE_TIME, None)}
+    later = BASE_TIME + timedelta(days=60)
+    verdict = evaluate("offline", BASE_TIME, None, facts, later, Thresholds())
+    assert verdict.level == "offline"
+    assert verdict.reasons == [Reason("offline", "offline for 60 days")]
+    assert verdict.as_of == BASE_TIME
+    # the scrub was 9 days old then, not 69: no "last scrubbed" reason
+    assert verdict.last_known == [Reason("warning", "rpool 85 % full")]
+    assert verdict.pool_levels == {"rpool": "warning"}
+    never = evaluate("never_connected", None, None, {}, later, Thresholds())
+    assert never.last_known == [] and never.as_of is None
