@@ -254,7 +254,8 @@ class Host:
         return config
 
     def _disks(self, layout: random.Random) -> list[dict]:
-        """The guests' volumes: dataset, bytes used, whether snapshots are taken."""
+        """The guests' volumes: dataset, type, bytes of data and of snapshots (0: none taken,
+        only guests tagged prod or backup have a snapshot job)."""
         found = []
         for guest in self.guests:
             snapshots = bool({"prod", "backup"} & set(guest["tags"]))
