@@ -16,7 +16,14 @@ def main() -> None:
     except ImproperlyConfigured as exc:
         # A setting that cannot load names its variable in one line; a traceback adds nothing.
         sys.exit(f"proxmon: {exc}")
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+    except SystemExit as exc:
+        # argparse exits 2 on bad usage (a missing or unknown argument); the README promises
+        # scripts one status for bad input, 1, as CommandError gives.
+        if exc.code == 2:
+            sys.exit(1)
+        raise
 
 
 if __name__ == "__main__":

@@ -4,14 +4,17 @@ full page and the htmx fragment it refreshes."""
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_GET
 
 from dashboard import fleet, search, vdevs
@@ -231,27 +234,41 @@ def vms(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/vms.html", context)
 
 
+def limit_failed_logins(view):
+    """Failed logins limited per client address and user name, on every login page.
+
+    Wraps ours and the admin's (proxmon/urls.py): one limiter for both, so /admin/login/ is
+    no way around /login/'s limit. How names and addresses count: metrics/limits.py. A refused
+    attempt is answered 429 without checking the password.
+    """
+
+    @wraps(view)
+    def limited(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.method != "POST":
+            return view(request, *args, **kwargs)
+        address = client_address(getattr(request, "scope", None) or _scope_of(request))
+        name = request.POST.get("username", "")
+        if login_limiter.blocked(address, name):
+            context = {"form": AuthenticationForm(request), "blocked": True}
+            response = render(request, LoginView.template_name, context, status=429)
+            response["Retry-After"] = "60"
+            return response
+        response = view(request, *args, **kwargs)
+        if response.status_code == 302:
+            login_limiter.succeeded(address, name)
+        else:  # the form came back: wrong name or password
+            login_limiter.failed(address, name)
+        return response
+
+    return limited
+
+
+@method_decorator(limit_failed_logins, name="dispatch")
 class LoginView(auth_views.LoginView):
-    """Django's login, with failed attempts limited per client address."""
+    """Django's login, with failed attempts limited (limit_failed_logins)."""
 
     template_name = "dashboard/login.html"
     redirect_authenticated_user = True
-
-    def post(self, request, *args, **kwargs):
-        address = client_address(getattr(request, "scope", None) or _scope_of(request))
-        if login_limiter.blocked(address):
-            response = render(
-                request,
-                self.template_name,
-                {"form": self.get_form(), "blocked": True},
-                status=429,
-            )
-            response["Retry-After"] = "60"
-            return response
-        response = super().post(request, *args, **kwargs)
-        if response.status_code != 302:  # the form came back: wrong name or password
-            login_limiter.failed(address)
-        return response
 
 
 def _scope_of(request: HttpRequest) -> dict:

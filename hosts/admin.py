@@ -6,6 +6,7 @@ never stored in clear, so a lost token means revoking and installing the new one
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -55,6 +56,38 @@ class HostAdmin(admin.ModelAdmin):
             return ["name"]
         return ["name", *self.readonly_fields]
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Nothing on a host's page is editable (the name is fixed, the rest comes from its
+        # agent): no Save buttons, a Close link back to the list instead.
+        extra_context = {
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_deleted_objects(self, objs, request):
+        """What the delete confirmation lists: the hosts, and in words what goes with them.
+
+        Not Django's list of every related row: a host that reported for two days has
+        100,000s of samples, and the collector would call them protected (a sample protects
+        the keyframe it is compressed against). They are deleted with the host, in chunks,
+        by the apps that keep them (hosts.signals.host_deleting).
+        """
+        hosts = list(objs)
+        deleted = []
+        for host in hosts:
+            url = reverse("admin:hosts_host_change", args=[host.pk])
+            deleted.append(format_html('Host: <a href="{}">{}</a>', url, host.name))
+            deleted.append(
+                ["its samples, charts, guests and status, and its agent's connection"]
+            )
+        perms_needed = set()
+        if any(not self.has_delete_permission(request, host) for host in hosts):
+            perms_needed.add(self.model._meta.verbose_name)
+        return deleted, {self.model._meta.verbose_name_plural: len(hosts)}, perms_needed, []
+
     @admin.display(description="Token")
     def revoke_link(self, obj: Host) -> str:
         url = reverse("admin:hosts_host_revoke", args=[obj.pk])
@@ -99,6 +132,9 @@ class HostAdmin(admin.ModelAdmin):
     def _token_page(self, request, host: Host, token: str, title: str) -> HttpResponse:
         url = onboarding.agent_url(request)
         context = {
+            # no PROXMON_PUBLIC_URL: the address is this browser's, which agents may not reach
+            "url_guessed": not settings.PROXMON_PUBLIC_URL,
+            "agent_url": url,
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "host": host,

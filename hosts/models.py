@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from functools import lru_cache
 
 import bcrypt
 from django.conf import settings
@@ -44,8 +45,14 @@ def token_matches(token: str, token_hash: str) -> bool:
         return False
 
 
-# Checked when the host is unknown, so a wrong name costs the same time as a wrong token.
-_DUMMY_HASH = bcrypt.hashpw(b"no such host", bcrypt.gensalt(4)).decode()
+@lru_cache(maxsize=4)
+def dummy_hash(rounds: int) -> str:
+    """Checked when the host is unknown, so a wrong name costs the same time as a wrong token.
+
+    At the cost real tokens are hashed with (PROXMON_TOKEN_BCRYPT_ROUNDS): a cheaper dummy
+    would answer faster for names that do not exist and tell which ones do.
+    """
+    return bcrypt.hashpw(b"no such host", bcrypt.gensalt(rounds)).decode()
 
 
 class HostQuerySet(models.QuerySet["Host"]):
@@ -56,9 +63,15 @@ class HostQuerySet(models.QuerySet["Host"]):
         """
         host = self.filter(name=name.lower()).first() if isinstance(name, str) else None
         if host is None or not host.token_hash:
-            token_matches(token, _DUMMY_HASH)
+            token_matches(token, dummy_hash(settings.PROXMON_TOKEN_BCRYPT_ROUNDS))
             return None
         return host if token_matches(token, host.token_hash) else None
+
+    def delete(self):
+        """Delete these hosts with everything derived from them (see Host.delete)."""
+        for host_id in self.values_list("pk", flat=True):
+            signals.host_deleting.send(Host, host_id=host_id)
+        return super().delete()
 
 
 class Host(models.Model):
@@ -75,11 +88,11 @@ class Host(models.Model):
         max_length=16, choices=Status.choices, default=Status.NEVER_CONNECTED, editable=False
     )
     agent_version = models.CharField(max_length=64, blank=True, editable=False)
-    pve_version = models.CharField(max_length=64, blank=True, editable=False)
-    zfs_version = models.CharField(max_length=64, blank=True, editable=False)
+    pve_version = models.CharField("PVE version", max_length=64, blank=True, editable=False)
+    zfs_version = models.CharField("ZFS version", max_length=64, blank=True, editable=False)
     kernel = models.CharField(max_length=128, blank=True, editable=False)
     # Seconds the agent's clock is behind the server's (negative: ahead); null until measured.
-    clock_skew_s = models.FloatField(null=True, blank=True, editable=False)
+    clock_skew_s = models.FloatField("clock skew (s)", null=True, blank=True, editable=False)
     # The live agent connection and the server process that holds it; both null when offline.
     # A disconnect only marks the host offline if it is still the connection on record, and
     # hosts held by a dead server process are found by server_id (see metrics.liveness).
@@ -99,8 +112,26 @@ class Host(models.Model):
         return self.name
 
     def clean(self) -> None:
+        # The field's validator has checked the name (a DNS label in any case): checking it
+        # again here only repeated its message.
         self.name = (self.name or "").strip().lower()
-        validate_name(self.name)
+
+    def delete(self, *args, **kwargs) -> tuple[int, dict[str, int]]:
+        """Delete the host with everything derived from it; its live agent is disconnected.
+
+        The apps that keep data about hosts (metrics: 100,000s of samples) delete theirs first,
+        in chunks, on `host_deleting`; the host row and what cascades from it go last. Returns
+        Django's (total, per model) counts, theirs included.
+        """
+        total, counts = 0, {}
+        for _, deleted in signals.host_deleting.send(Host, host_id=self.pk):
+            for label, count in (deleted or {}).items():
+                counts[label] = counts.get(label, 0) + count
+                total += count
+        own_total, own_counts = super().delete(*args, **kwargs)
+        for label, count in own_counts.items():
+            counts[label] = counts.get(label, 0) + count
+        return total + own_total, counts
 
     def issue_token(self) -> str:
         """Give the host a new token and return it; only its hash is stored.

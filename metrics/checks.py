@@ -6,6 +6,10 @@ stalled) shows in the host rows. They are read once every PROXMON_CONNECTION_CHE
 connections of the process, 500 hosts per query, by one task on the event loop. A check per
 connection would be 50 queries a second for 1,000 agents, arriving in bursts (agents that
 joined together check together) that every sample of the burst waits behind.
+
+Revocations and deletions do not wait for that round: they write a Kick row (metrics/kicks.py),
+and the same task's poll, one query on the primary key every PROXMON_KICK_POLL_S, re-reads at
+once the host rows of the kicked hosts this process holds connections of.
 """
 
 from __future__ import annotations
@@ -13,13 +17,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 import weakref
+from datetime import timedelta
 from typing import Protocol
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db.models import Max
+from django.utils import timezone
 
 from hosts.models import Host
 from metrics import liveness
+from metrics.models import Kick
 
 CHUNK = 500
 
@@ -37,6 +45,7 @@ class Checker:
         self.connections: dict[uuid.UUID, Checked] = {}
         self.task: asyncio.Task | None = None
         self.rounds = 0
+        self.last_kick: int | None = None  # the newest Kick row seen
 
     def add(self, connection: Checked) -> None:
         self.connections[connection.connection_id] = connection
@@ -47,21 +56,49 @@ class Checker:
         self.connections.pop(connection.connection_id, None)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.last_kick = None
+        next_check = loop.time() + settings.PROXMON_CONNECTION_CHECK_S
         while self.connections:
-            await asyncio.sleep(settings.PROXMON_CONNECTION_CHECK_S)
-            joined = [
-                (c.host_id, c.token_hash, c.connection_id)
-                for c in self.connections.values()
-                if c.host_id is not None
-            ]
-            if not joined:
+            poll = min(settings.PROXMON_KICK_POLL_S, settings.PROXMON_CONNECTION_CHECK_S)
+            await asyncio.sleep(poll)
+            if loop.time() >= next_check:
+                next_check = loop.time() + settings.PROXMON_CONNECTION_CHECK_S
+                await self._check(None)
+                self.rounds += 1
                 continue
-            verdicts = await database_sync_to_async(judge)(joined)
-            self.rounds += 1
-            for connection_id, verdict in verdicts.items():
-                connection = self.connections.get(connection_id)
-                if connection is not None and verdict != "ours":
-                    await connection.verdict(verdict)
+            kicked = await database_sync_to_async(self._new_kicks)()
+            if kicked:
+                await self._check(kicked)
+
+    async def _check(self, hosts: set[int] | None) -> None:
+        """Judge the connections of these hosts (None: all) and close those not ours."""
+        joined = [
+            (c.host_id, c.token_hash, c.connection_id)
+            for c in self.connections.values()
+            if c.host_id is not None and (hosts is None or c.host_id in hosts)
+        ]
+        if not joined:
+            return
+        verdicts = await database_sync_to_async(judge)(joined)
+        for connection_id, verdict in verdicts.items():
+            connection = self.connections.get(connection_id)
+            if connection is not None and verdict != "ours":
+                await connection.verdict(verdict)
+
+    def _new_kicks(self) -> set[int]:
+        """Hosts kicked since the last poll (one query on the primary key)."""
+        if self.last_kick is None:
+            # Start a minute back: a kick written while a connection was joining is judged
+            # again (harmless: judge() compares the token), not missed.
+            since = timezone.now() - timedelta(minutes=1)
+            self.last_kick = (
+                Kick.objects.filter(created_at__lt=since).aggregate(last=Max("id"))["last"] or 0
+            )
+        rows = list(Kick.objects.filter(id__gt=self.last_kick).values_list("id", "host_id"))
+        if rows:
+            self.last_kick = max(pk for pk, _ in rows)
+        return {host_id for _, host_id in rows}
 
 
 def judge(joined: list[tuple[int, str, uuid.UUID]]) -> dict[uuid.UUID, str]:

@@ -208,21 +208,22 @@ class AgentConsumer(AsyncWebsocketConsumer):
         # check its token: in a storm of thousands that can be longer than the deadline).
         self.tasks[0].cancel()
         protocol = frame.get("protocol")
+        # failures count per address and host name (metrics/limits.py)
+        name, token = frame.get("host"), frame.get("token")
         if isinstance(protocol, bool) or not isinstance(protocol, int):
-            join_limiter.failed(self.address)
+            join_limiter.failed(self.address, name)
             await self._close(Close.MALFORMED, "join needs an integer 'protocol'")
             return
         if protocol not in PROTOCOL_VERSIONS:
             supported = ", ".join(str(v) for v in PROTOCOL_VERSIONS)
             await self._close(Close.UNSUPPORTED_PROTOCOL, f"supported protocols: {supported}")
             return
-        if join_limiter.blocked(self.address):
+        if join_limiter.blocked(self.address, name):
             await self._close(Close.RATE_LIMITED, "too many failed joins; retry in 60 s")
             return
-        name, token = frame.get("host"), frame.get("token")
         version = frame.get("agent_version", "")
         if not (isinstance(name, str) and name and isinstance(token, str) and token):
-            join_limiter.failed(self.address)
+            join_limiter.failed(self.address, name)
             await self._close(Close.MALFORMED, "join needs string 'host' and 'token'")
             return
         if not isinstance(version, str):
@@ -231,7 +232,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
             name[:255], token[:255]
         )
         if host is None:
-            join_limiter.failed(self.address)
+            join_limiter.failed(self.address, name)
             log.warning("join rejected for host %r from %s", name[:63], self.address)
             await self._close(Close.UNAUTHORIZED, "unknown host or bad token")
             return
@@ -243,6 +244,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if not online:  # the token was revoked while we checked it
             await self._close(Close.UNAUTHORIZED, "unknown host or bad token")
             return
+        join_limiter.succeeded(self.address, name)
         self.host_id, self.host_name, self.token_hash = host.pk, host.name, host.token_hash
         group = group_name(host.pk)
         await self.channel_layer.group_send(

@@ -23,7 +23,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from hosts.models import Host
-from metrics.models import Keyframe, MetricPoint, Sample, ServerProcess
+from metrics.models import Keyframe, Kick, MetricPoint, Sample, ServerProcess
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,8 @@ def prune(hours: int | None = None, should_stop=None) -> int:
     deleted = Sample.objects.prune(before, chunk=chunk, should_stop=should_stop)
     MetricPoint.objects.prune(before, chunk=chunk, should_stop=should_stop)
     Keyframe.objects.prune(before, chunk=chunk, should_stop=should_stop)
+    # kicks matter for the second it takes every process to poll them (metrics/checks.py)
+    Kick.objects.prune(timezone.now() - timedelta(hours=1), chunk=chunk, should_stop=should_stop)
     if deleted:
         log.info("pruned %d sample(s) collected before %s", deleted, before.isoformat())
     return deleted

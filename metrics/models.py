@@ -248,3 +248,32 @@ class MetricPoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.host_id} {self.collected_at:%Y-%m-%dT%H:%M:%SZ}"
+
+
+class KickQuerySet(PrunableQuerySet):
+    def expired(self, before: datetime) -> models.QuerySet:
+        return self.filter(created_at__lt=before)
+
+
+class Kick(models.Model):
+    """A host whose live agent must go (token revoked, host deleted), for every server process.
+
+    Each process polls for new rows every PROXMON_KICK_POLL_S (metrics/checks.py): a revocation
+    made where the channel layer does not reach (a shell on the in-memory layer) closes the
+    agent within a second. Not a foreign key: the row outlives a deleted host.
+    """
+
+    host_id = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = KickQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # retention: Kick.objects.prune() finds kicks older than an hour (the poll reads
+            # new kicks by primary key)
+            models.Index(fields=["created_at"], name="kick_created_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"kick {self.host_id} at {self.created_at:%Y-%m-%dT%H:%M:%SZ}"

@@ -6,6 +6,7 @@ real SECRET_KEY.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -17,12 +18,24 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env.boolean("DEBUG", False)
 
+# The key scripts/run writes on its first start: found here too, so that manage.py commands
+# run after it (add_host, changepassword) need no SECRET_KEY_FILE of their own. Used only when
+# neither SECRET_KEY nor SECRET_KEY_FILE is set (SECRET_KEY_FILE= set empty: not at all).
+LOCAL_SECRET_KEY_FILE = BASE_DIR / "var" / "secret_key"
 SECRET_KEY = env.string("SECRET_KEY")
+if not SECRET_KEY and "SECRET_KEY_FILE" not in os.environ and LOCAL_SECRET_KEY_FILE.is_file():
+    SECRET_KEY = LOCAL_SECRET_KEY_FILE.read_text(encoding="utf-8").strip()
+    if not SECRET_KEY and not DEBUG:
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is not set and {LOCAL_SECRET_KEY_FILE} is empty. Put the key the server "
+            "ran with back in that file, or set SECRET_KEY (or SECRET_KEY_FILE)."
+        )
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set SECRET_KEY (or SECRET_KEY_FILE) to a long random string, "
-            "e.g. from: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+            "SECRET_KEY is not set. Set SECRET_KEY or SECRET_KEY_FILE to the key this server "
+            f"runs with (scripts/run keeps one in {LOCAL_SECRET_KEY_FILE}); only for a new "
+            "installation make one: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
         )
     SECRET_KEY = "insecure-development-key-only-for-debug-mode"
 
@@ -194,10 +207,17 @@ PROXMON_PRUNE_PAUSE_S = env.number("PROXMON_PRUNE_PAUSE_S", 0.1)
 PROXMON_MAX_FRAME_BYTES = env.integer("PROXMON_MAX_FRAME_BYTES", 8 * 1024 * 1024, minimum=1024)
 # Seconds an agent has to send its join frame (4408 after that).
 PROXMON_JOIN_TIMEOUT_S = env.number("PROXMON_JOIN_TIMEOUT_S", 10.0, minimum=0.1)
-# Failed joins allowed per client address and minute before 4429.
+# Failed joins allowed per client address and host name in a minute before 4429, and per
+# address whatever the names (metrics/limits.py: one failing agent behind a NAT address does
+# not lock the others out; spraying names from one address is still cut off).
 PROXMON_JOIN_FAILURES_PER_MINUTE = env.integer("PROXMON_JOIN_FAILURES_PER_MINUTE", 5, minimum=1)
-# Failed web logins allowed per client address and minute.
+PROXMON_JOIN_FAILURES_PER_ADDRESS = env.integer("PROXMON_JOIN_FAILURES_PER_ADDRESS", 50, minimum=1)
+# Failed web logins (/login/ and /admin/login/) allowed per address and user name in a minute
+# before 429, and per address whatever the names.
 PROXMON_LOGIN_FAILURES_PER_MINUTE = env.integer("PROXMON_LOGIN_FAILURES_PER_MINUTE", 5, minimum=1)
+PROXMON_LOGIN_FAILURES_PER_ADDRESS = env.integer(
+    "PROXMON_LOGIN_FAILURES_PER_ADDRESS", 50, minimum=1
+)
 # Peers whose X-Forwarded-For is believed (addresses or networks), e.g. the Caddy in front.
 PROXMON_TRUSTED_PROXIES = env.strings("PROXMON_TRUSTED_PROXIES", "127.0.0.1,::1")
 # WebSocket keepalive (metrics/management/commands/serve.py): a ping after this many seconds
@@ -208,6 +228,9 @@ PROXMON_PING_TIMEOUT_S = env.number("PROXMON_PING_TIMEOUT_S", 40.0, minimum=0.1)
 # How often a live connection re-reads its host (token revoked from a shell, replaced by a
 # connection on another server process) when no channel-layer message told it already.
 PROXMON_CONNECTION_CHECK_S = env.number("PROXMON_CONNECTION_CHECK_S", 20.0, minimum=0.1)
+# How often each server process polls for revocations and deletions (Kick rows, one query on
+# the primary key): a token revoked from a shell closes its agent within this, on any layer.
+PROXMON_KICK_POLL_S = env.number("PROXMON_KICK_POLL_S", 0.5, minimum=0.05)
 # Server processes write a heartbeat; a process silent this long is dead and its hosts offline.
 PROXMON_HEARTBEAT_S = env.number("PROXMON_HEARTBEAT_S", 15.0, minimum=0.1)
 PROXMON_PROCESS_DEAD_AFTER_S = env.number("PROXMON_PROCESS_DEAD_AFTER_S", 60.0, minimum=1.0)

@@ -9,6 +9,8 @@ admin.site.site_title = "proxmon"
 admin.site.site_url = "/"
 
 urlpatterns = [
+    # the admin's own login view, under the login limit of /login/ (one limiter for both)
+    path("admin/login/", views.limit_failed_logins(admin.site.login)),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
     path("login/", views.LoginView.as_view(), name="login"),

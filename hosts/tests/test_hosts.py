@@ -78,6 +78,43 @@ def test_add_host_rejects_bad_names(name, message):
     assert not Host.objects.exists()
 
 
+@pytest.mark.parametrize("name", ["", "bad_name"])
+def test_add_host_says_what_is_wrong_once(name):
+    with pytest.raises(CommandError) as caught:
+        run("add_host", name)
+    message = str(caught.value)
+    sentence = message.split(".")[0]
+    assert message.count(sentence) == 1, message
+
+
+@pytest.mark.parametrize("rounds", [4, 6])
+def test_unknown_host_costs_the_same_bcrypt_work_as_a_wrong_token(settings, rounds):
+    """The dummy hash checked for unknown names has the cost of real tokens, whatever it is."""
+    import bcrypt
+
+    from hosts import models
+
+    settings.PROXMON_TOKEN_BCRYPT_ROUNDS = rounds
+    host = Host.objects.create(name="pve1")
+    host.issue_token()
+    checked = []
+    real_checkpw = bcrypt.checkpw
+
+    def spy(token, hashed):
+        checked.append(hashed.decode())
+        return real_checkpw(token, hashed)
+
+    models.bcrypt.checkpw = spy
+    try:
+        assert Host.objects.authenticate("nope", "a-token") is None
+        assert Host.objects.authenticate("pve1", "a-token") is None
+    finally:
+        models.bcrypt.checkpw = real_checkpw
+    cost = [int(hashed.split("$")[2]) for hashed in checked]
+    assert cost == [rounds, rounds]
+    assert models.dummy_hash(rounds).startswith(f"$2b${rounds:02d}$")
+
+
 def test_add_host_rejects_duplicates_in_any_case():
     run("add_host", "pve1")
     with pytest.raises(CommandError, match="already exists"):
@@ -112,12 +149,19 @@ def test_commands_exit_with_status_1_on_bad_input(tmp_path):
         [sys.executable, *manage, "add_host", "pve1"], env=env, capture_output=True, text=True
     )
     assert ok.returncode == 0 and TOKEN.match(ok.stdout.strip().splitlines()[-1])
-    for args in (["add_host", "pve1"], ["add_host", "no_good"], ["revoke_token", "ghost"]):
+    for args in (
+        ["add_host", "pve1"],
+        ["add_host", "no_good"],
+        ["revoke_token", "ghost"],
+        ["add_host"],  # usage errors too, not argparse's 2
+        ["revoke_token", "pve1", "pve2"],
+        ["add_host", "--no-such-option", "pve3"],
+    ):
         bad = subprocess.run(
             [sys.executable, *manage, *args], env=env, capture_output=True, text=True
         )
         assert bad.returncode == 1, (args, bad.stderr)
-        assert "CommandError" in bad.stderr or "Error" in bad.stderr
+        assert "error" in bad.stderr.lower()
         assert bad.stdout == ""
 
 
@@ -198,3 +242,36 @@ def test_deleting_a_host_deletes_its_samples(admin_client):
     response = admin_client.post(f"/admin/hosts/host/{host.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not Host.objects.exists() and not Sample.objects.exists()
+
+
+def test_admin_labels_spell_pve_zfs_and_units(admin_client):
+    host = Host.objects.create(name="pve1", pve_version="8.4.14", clock_skew_s=1.5)
+    listing = admin_client.get("/admin/hosts/host/").content.decode()
+    assert "PVE version" in listing and "ZFS version" in listing
+    assert "Pve version" not in listing and "Zfs version" not in listing
+    change = admin_client.get(f"/admin/hosts/host/{host.pk}/change/").content.decode()
+    assert "Clock skew (s)" in change and "Clock skew s" not in change
+
+
+def test_host_change_page_has_no_save_buttons_as_nothing_is_editable(admin_client):
+    host = Host.objects.create(name="pve1")
+    page = admin_client.get(f"/admin/hosts/host/{host.pk}/change/").content.decode()
+    for button in ('name="_save"', 'name="_continue"', 'name="_addanother"'):
+        assert button not in page
+    assert f"/admin/hosts/host/{host.pk}/delete/" in page  # deleting stays possible
+    assert "Revoke token and issue a new one" in page
+    # the add page still saves
+    assert 'name="_save"' in admin_client.get("/admin/hosts/host/add/").content.decode()
+
+
+def test_token_page_says_when_the_server_address_is_a_guess(admin_client, settings):
+    settings.PROXMON_PUBLIC_URL = ""
+    page = admin_client.post(
+        "/admin/hosts/host/add/", {"name": "pve7"}, HTTP_HOST="127.0.0.1:8000"
+    ).content.decode()
+    assert 'id="url-guessed"' in page
+    assert "is a guess" in page and "PROXMON_PUBLIC_URL" in page
+    assert "ws://127.0.0.1:8000/ws/agent" in page
+    settings.PROXMON_PUBLIC_URL = "https://monitor.example.com"
+    page = admin_client.post("/admin/hosts/host/add/", {"name": "pve8"}).content.decode()
+    assert 'id="url-guessed"' not in page and "is a guess" not in page

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("SECRET_KEY", "DEBUG"))}
     clean.pop("PROXMON_HTTPS", None)
+    clean["SECRET_KEY_FILE"] = ""  # not the var/secret_key that scripts/run may have made
     return subprocess.run(
         [sys.executable, str(ROOT / "manage.py"), *args],
         env={**clean, **env},

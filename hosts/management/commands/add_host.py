@@ -24,6 +24,5 @@ class Command(BaseCommand):
 
 
 def _messages(exc: ValidationError) -> list[str]:
-    if hasattr(exc, "error_dict"):
-        return [message for errors in exc.message_dict.values() for message in errors]
-    return list(exc.messages)
+    # each sentence once, even where a field and the model say the same
+    return list(dict.fromkeys(exc.messages))
