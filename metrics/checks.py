@@ -46,6 +46,7 @@ class Checker:
         self.task: asyncio.Task | None = None
         self.rounds = 0
         self.last_kick: int | None = None  # the newest Kick row seen
+        self.kick_rounds = 0  # polls that found kicks and judged their connections
 
     def add(self, connection: Checked) -> None:
         self.connections[connection.connection_id] = connection
@@ -70,6 +71,7 @@ class Checker:
             kicked = await database_sync_to_async(self._new_kicks)()
             if kicked:
                 await self._check(kicked)
+                self.kick_rounds += 1
 
     async def _check(self, hosts: set[int] | None) -> None:
         """Judge the connections of these hosts (None: all) and close those not ours."""

@@ -100,6 +100,47 @@ async def test_failed_joins_from_one_address_are_rate_limited_4429(make_host):
     assert code == 4401
 
 
+async def test_one_failing_host_does_not_lock_out_the_others_behind_its_address(
+    make_host, connect_agent
+):
+    """A host with a stale token behind a NAT address, the others behind it fine."""
+    _, good = await database_sync_to_async(make_host)("pve1")
+    await database_sync_to_async(make_host)("pve2")
+    nat = ("203.0.113.9", 1)
+    for _ in range(5):
+        code, _ = await send_and_close_code(frames.join("pve2", "stale"), client=nat)
+        assert code == 4401
+    code, _ = await send_and_close_code(frames.join("pve2", "stale"), client=nat)
+    assert code == 4429  # the guesser of one name is cut off ...
+    agent = await connect_agent("pve1", good, client=nat)  # ... its neighbour is not
+    await agent.disconnect()
+
+
+async def test_spraying_names_from_one_address_stops_at_the_address_ceiling(
+    make_host, connect_agent, settings
+):
+    settings.PROXMON_JOIN_FAILURES_PER_MINUTE = 2
+    settings.PROXMON_JOIN_FAILURES_PER_ADDRESS = 4
+    nat = ("203.0.113.10", 1)
+    _, known = await database_sync_to_async(make_host)("pve-known")
+    _, new = await database_sync_to_async(make_host)("pve-new")
+    agent = await connect_agent("pve-known", known, client=nat)  # joined from there before
+    await agent.disconnect()
+    for name in ("x1", "x1", "x2", "x2"):  # each name within its own limit
+        code, _ = await send_and_close_code(frames.join(name, "guess"), client=nat)
+        assert code == 4401
+    # the address is at its ceiling: a name new to it is refused unchecked, the right token too
+    for name, token in (("x3", "guess"), ("pve-new", new)):
+        code, _ = await send_and_close_code(frames.join(name, token), client=nat)
+        assert code == 4429
+    # a host that joined from this address before still gets in with its token
+    agent = await connect_agent("pve-known", known, client=nat)
+    await agent.disconnect()
+    # and elsewhere nothing changed
+    agent = await connect_agent("pve-new", new, client=("198.51.100.99", 1))
+    await agent.disconnect()
+
+
 async def test_successful_joins_from_one_address_are_not_limited(make_host, connect_agent):
     """Many hosts behind one NAT address all reconnect after a server restart."""
     tokens = [await database_sync_to_async(make_host)(f"pve{i}") for i in range(8)]
@@ -175,6 +216,45 @@ async def test_revocation_from_another_process_is_noticed_by_the_connection_chec
 
     await database_sync_to_async(revoke_behind_its_back)()
     assert await agent.closed_with(timeout=3) == 4401
+
+
+async def test_a_kick_row_from_another_process_closes_the_agent_before_the_full_check(
+    make_host, connect_agent, settings
+):
+    """revoke_token in a shell on the in-memory layer: no channel message reaches us, its
+    Kick row does, within PROXMON_KICK_POLL_S, long before the 20 s connection check."""
+    from metrics.models import Kick
+
+    settings.PROXMON_CONNECTION_CHECK_S = 20
+    settings.PROXMON_KICK_POLL_S = 0.1
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    _, other_token, other = await joined_pair(make_host, connect_agent, name="pve2")
+
+    def revoke_in_another_process():
+        Host.objects.filter(pk=host.pk).update(token_hash="$2b$04$" + "x" * 53)
+        Kick.objects.create(host_id=host.pk)
+
+    await database_sync_to_async(revoke_in_another_process)()
+    assert await agent.closed_with(timeout=3) == 4401
+    await other.send_json_to(frames.sample("fast", 1))
+    assert await other.receive_json_from() == {"type": "ack", "seq": 1}
+
+
+async def test_a_kick_for_a_host_whose_token_still_matches_closes_nothing(
+    make_host, connect_agent, settings
+):
+    """Kicks are re-judged against the host row: an agent already using the new token stays."""
+    from metrics.checks import checker
+    from metrics.models import Kick
+
+    settings.PROXMON_CONNECTION_CHECK_S = 20
+    settings.PROXMON_KICK_POLL_S = 0.05
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    await database_sync_to_async(Kick.objects.create)(host_id=host.pk)
+    while checker().kick_rounds < 1:  # the poll has found the kick and judged the connection
+        await asyncio.sleep(0.05)
+    await agent.send_json_to(frames.sample("fast", 1))
+    assert await agent.receive_json_from() == {"type": "ack", "seq": 1}
 
 
 async def test_deleting_a_host_closes_its_agent(make_host, connect_agent):
