@@ -80,9 +80,7 @@ class HostAdmin(admin.ModelAdmin):
         for host in hosts:
             url = reverse("admin:hosts_host_change", args=[host.pk])
             deleted.append(format_html('Host: <a href="{}">{}</a>', url, host.name))
-            deleted.append(
-                ["its samples, charts, guests and status, and its agent's connection"]
-            )
+            deleted.append(["its samples, charts, guests and status, and its agent's connection"])
         perms_needed = set()
         if any(not self.has_delete_permission(request, host) for host in hosts):
             perms_needed.add(self.model._meta.verbose_name)
