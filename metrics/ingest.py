@@ -85,6 +85,8 @@ def ingest(
         if not seen:
             raise TokenRevoked
         text = codec.dumps({"data": data, "errors": errors})
+        if b"\\u0000" in text:  # stored as sent; what is derived from it goes without
+            data, errors = _without_nul(data), _without_nul(errors)
         created = _store_sample(host_id, tier, collected_at, received_at, text, memo, learned)
         if created and tier == "fast" and "host" in data:
             _add_metric_point(host_id, collected_at, data["host"])
@@ -98,6 +100,23 @@ def ingest(
         # database is as the memo says.
         transaction.on_commit(lambda: memo.update(learned))
     return Stored(created=created, latest=latest)
+
+
+def _without_nul(value: Any) -> Any:
+    """The value with NUL characters taken out of every string, keys included.
+
+    PostgreSQL's text and jsonb columns cannot hold NUL, which JSON may carry as \\u0000: a
+    name with one would fail every time it was stored, and the agent would resend it forever.
+    The sample itself is stored as sent (compressed bytes); the rows derived from it (latest
+    errors, summary, guest index, versions) get the names without NUL, on every engine alike.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
 
 
 @dataclass

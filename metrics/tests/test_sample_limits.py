@@ -239,3 +239,27 @@ async def test_number_beyond_64_bits_is_nacked_out_of_range(make_host, connect_a
         "error": "data.host.load[0]: number out of range",
     }
     assert await database_sync_to_async(stored)() == []
+
+
+# --- NUL in names: stored as sent, derived without it (PostgreSQL's text cannot hold NUL) ------
+
+
+async def test_names_with_nul_are_acked_and_indexed_without_it(make_host, connect_agent):
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    fast = frames.sample("fast", seq=3, errors={"stor\u0000age": "pvesh\u0000 timed out"})
+    fast["data"]["zfs_pools"]["pools"][0]["name"] = "rp\u0000ool"
+    fast["data"]["guests"][0]["name"] = "we\u0000b"
+    medium = frames.sample("medium", seq=4)
+    medium["data"]["guest_configs"][0]["name"] = "we\u0000b"
+    medium["data"]["datasets"]["datasets"][0]["name"] = "rpool/\u0000data"
+    assert await send(agent, fast) == {"type": "ack", "seq": 3}
+    assert await send(agent, medium) == {"type": "ack", "seq": 4}
+
+    payloads = await database_sync_to_async(stored)()
+    assert [p["data"] for p in payloads] == [fast["data"], medium["data"]]  # exactly as sent
+    summary = await database_sync_to_async(facts)()
+    assert summary["fast"]["pools"][0]["name"] == "rpool"
+    assert summary["fast"]["errors"] == {"storage": "pvesh timed out"}
+    assert summary["medium"]["datasets"][0]["name"] == "rpool/data"
+    guest = await database_sync_to_async(Guest.objects.get)(host__name="pve1", vmid=100)
+    assert guest.name == "web"
