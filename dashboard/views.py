@@ -254,10 +254,12 @@ def limit_failed_logins(view):
             response["Retry-After"] = "60"
             return response
         response = view(request, *args, **kwargs)
-        if response.status_code == 302:
-            login_limiter.succeeded(address, name)
-        else:  # the form came back: wrong name or password
+        user = getattr(request, "user", None)
+        if response.status_code != 302:  # the form came back: wrong name or password
             login_limiter.failed(address, name)
+        elif user is not None and user.get_username().lower() == name.strip().lower():
+            # logged in as this name (not a redirect of someone already logged in as another)
+            login_limiter.succeeded(address, name)
         return response
 
     return limited

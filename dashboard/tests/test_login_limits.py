@@ -124,3 +124,16 @@ def test_real_server_limits_both_login_pages_and_lets_another_user_in(live_serve
             assert Browser(server.http_url).post_login(each, "bob", "bob-right-password-1") == 302
         server.stop()  # the count is kept per process: a fresh one for the next page
         server.start()
+
+
+def test_a_redirect_of_someone_logged_in_is_no_success_for_the_name_posted(client, users, settings):
+    settings.PROXMON_LOGIN_FAILURES_PER_MINUTE = 2
+    settings.PROXMON_LOGIN_FAILURES_PER_ADDRESS = 2
+    assert login(client, "/login/", "bob").status_code == 302
+    # bob, logged in, posts carol's name: redirected without a password check
+    assert login(client, "/login/", "carol", "guess").status_code == 302
+    client.logout()
+    for name in ("u1", "u2"):
+        assert login(client, "/login/", name, "guess").status_code == 200
+    assert login(client, "/login/", "carol").status_code == 429  # carol never logged in here
+    assert login(client, "/login/", "bob").status_code == 302
