@@ -16,7 +16,8 @@ def agent_url(request: HttpRequest | None = None) -> str:
     if not base:
         base = "https://monitor.example.com"
     scheme, _, rest = base.partition("://")
-    ws_scheme = "wss" if scheme == "https" else "ws"
+    # PROXMON_PUBLIC_URL may name the web address (https) or the agents' one (wss) itself
+    ws_scheme = "wss" if scheme in ("https", "wss") else "ws"
     return f"{ws_scheme}://{rest}{AGENT_PATH}"
 
 

@@ -216,6 +216,13 @@ def test_every_page_names_a_favicon_that_is_served(client, user_client):
     assert '<link rel="icon"' in Client().get("/login/").content.decode()
 
 
+def test_admin_pages_name_the_favicon_too(admin_client):
+    make_host("pve1")
+    for url in ("/admin/", "/admin/hosts/host/", "/admin/login/"):
+        page = admin_client.get(url, follow=True).content.decode()
+        assert '<link rel="icon" href="/static/favicon.svg"' in page, url
+
+
 # --- search ---------------------------------------------------------------------------------
 
 

@@ -274,3 +274,20 @@ def test_token_page_says_when_the_server_address_is_a_guess(admin_client, settin
     settings.PROXMON_PUBLIC_URL = "https://monitor.example.com"
     page = admin_client.post("/admin/hosts/host/add/", {"name": "pve8"}).content.decode()
     assert 'id="url-guessed"' not in page and "is a guess" not in page
+
+
+@pytest.mark.parametrize(
+    "public_url, dialled",
+    [
+        ("https://monitor.example.com", "wss://monitor.example.com/ws/agent"),
+        ("wss://monitor.example.com", "wss://monitor.example.com/ws/agent"),
+        ("http://10.0.0.5:8000", "ws://10.0.0.5:8000/ws/agent"),
+        ("ws://10.0.0.5:8000", "ws://10.0.0.5:8000/ws/agent"),
+        ("https://example.com/proxmon", "wss://example.com/proxmon/ws/agent"),
+    ],
+)
+def test_agent_url_keeps_tls_for_every_secure_public_url(settings, public_url, dialled):
+    from hosts.onboarding import agent_url
+
+    settings.PROXMON_PUBLIC_URL = public_url
+    assert agent_url() == dialled

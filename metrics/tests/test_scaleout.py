@@ -24,7 +24,9 @@ def pair(live_server_factory, redis_url):
     """Two processes of one proxmon: same database, same channel layer."""
     first = live_server_factory(
         REDIS_URL=redis_url,
-        PROXMON_CONNECTION_CHECK_S="3600",  # so only the channel layer can be what kicks
+        # so only the channel layer can be what kicks (no full check, no kick-row poll)
+        PROXMON_CONNECTION_CHECK_S="3600",
+        PROXMON_KICK_POLL_S="3600",
         PROXMON_HEARTBEAT_S="0.3",
         PROXMON_ADMIN_PASSWORD=PASSWORD,
     )
@@ -32,6 +34,7 @@ def pair(live_server_factory, redis_url):
         share=first,
         REDIS_URL=redis_url,
         PROXMON_CONNECTION_CHECK_S="3600",
+        PROXMON_KICK_POLL_S="3600",
         PROXMON_HEARTBEAT_S="0.3",
     )
     return first.start(), second.start()
