@@ -26,7 +26,8 @@ def project(tmp_path) -> Path:
     # settings.py must be a real file here: BASE_DIR is where it resolves to
     shutil.copytree(ROOT / "proxmon", copy / "proxmon", ignore=shutil.ignore_patterns("tests"))
     shutil.copy2(ROOT / "manage.py", copy / "manage.py")
-    for name in ("hosts", "metrics", "dashboard", "templates", "static"):
+    apps = [p.name for p in ROOT.iterdir() if (p / "apps.py").exists() and p.name != "proxmon"]
+    for name in (*apps, "templates", "static"):
         (copy / name).symlink_to(ROOT / name)
     return copy
 
