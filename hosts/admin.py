@@ -22,6 +22,7 @@ from hosts.models import Host
 class HostAdmin(admin.ModelAdmin):
     list_display = [
         "name",
+        "tags",
         "status",
         "last_seen_at",
         "agent_version",
@@ -30,7 +31,7 @@ class HostAdmin(admin.ModelAdmin):
         "kernel",
     ]
     list_filter = ["status"]
-    search_fields = ["name"]
+    search_fields = ["name", "tags"]
     ordering = ["name"]
     readonly_fields = [
         "status",
@@ -52,8 +53,8 @@ class HostAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["name"]
-        return ["name", *self.readonly_fields]
+            return ["name", "tags"]
+        return ["name", "tags", *self.readonly_fields]
 
     @admin.display(description="Token")
     def revoke_link(self, obj: Host) -> str:
