@@ -115,7 +115,7 @@ class Channel(models.Model):
         blank=True,
         default="",
         validators=[validate_tag_text],
-        help_text="Only hosts with one of these tags (space-separated); empty: every host.",
+        help_text="Only hosts with one of these tags; empty: all hosts.",
     )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)

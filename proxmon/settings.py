@@ -176,6 +176,13 @@ LOGGING = {
     "formatters": {"text": {"format": "%(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "text"}},
     "root": {"handlers": ["console"], "level": env.string("PROXMON_LOG_LEVEL", "INFO")},
+    # Debug lines of Apprise and urllib3 carry channel URLs, which hold secrets (webhook tokens
+    # in the path): never below INFO and WARNING. Apprise's words reach the log through
+    # alerts.sender, with the URL's secrets cut out.
+    "loggers": {
+        "apprise": {"level": "INFO", "propagate": False},
+        "urllib3": {"level": "WARNING"},
+    },
 }
 
 # --- proxmon --------------------------------------------------------------------------------

@@ -1,0 +1,60 @@
+"""The ingest hook, the sweep and pruning (the worker thread: test_e2e.py, real servers)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from alerts import engine
+from alerts.models import Alert, Delivery, Transition
+from alerts.tests.conftest import evaluate, set_facts
+from hosts.models import Host
+from metrics.ingest import ingest
+from metrics.tests import frames
+
+
+def test_ingest_evaluates_a_host_whose_conditions_changed_and_skips_one_whose_did_not(
+    make_host, channel
+):
+    channel()
+    pve1, token = make_host("pve1")
+    Host.objects.filter(pk=pve1.pk).update(status="online")
+    now = timezone.now()
+    healthy = frames.sample("fast", 1, now)
+    ingest(pve1.pk, pve1.token_hash, healthy, now, 0.0)
+    transitions = Transition.objects.count()
+    again = frames.sample("fast", 2, now + timedelta(seconds=30))
+    ingest(pve1.pk, pve1.token_hash, again, now + timedelta(seconds=30), 0.0)
+    assert Transition.objects.count() == transitions  # nothing changed: not evaluated
+    degraded = frames.sample("fast", 3, now + timedelta(seconds=60))
+    degraded["data"]["zfs_pools"]["pools"][0]["health"] = "DEGRADED"
+    ingest(pve1.pk, pve1.token_hash, degraded, now + timedelta(seconds=60), 0.0)
+    alert = Alert.objects.get(rule="pool_health", subject="rpool")
+    assert alert.state == "firing"
+    assert Delivery.objects.get().title == "pve1: rpool DEGRADED"
+
+
+def test_sweep_fires_what_waited_for_its_delay(host, channel, settings):
+    channel()
+    settings.PROXMON_ALERT_POOL_CAPACITY_DELAY_S = 600
+    pve7 = host("pve7", capacity_pct=85.0)
+    evaluate(pve7)
+    assert Alert.objects.get(rule="pool_capacity").state == "pending"
+    engine.sweep(timezone.now() + timedelta(seconds=599))
+    assert Alert.objects.get(rule="pool_capacity").state == "pending"
+    set_facts(pve7, capacity_pct=85.0)
+    engine.sweep(timezone.now() + timedelta(seconds=601))
+    assert Alert.objects.get(rule="pool_capacity").state == "firing"
+    assert "tank 85 % full" in Delivery.objects.get().body
+
+
+def test_history_is_pruned_after_the_history_window(host, settings):
+    pve7 = host("pve7", health="DEGRADED")
+    evaluate(pve7)
+    set_facts(pve7)
+    evaluate(pve7)
+    later = timezone.now() + timedelta(days=settings.PROXMON_ALERT_HISTORY_DAYS, seconds=1)
+    assert engine.prune(timezone.now()) == 0
+    assert engine.prune(later) > 0
+    assert not Transition.objects.exists() and not Alert.objects.exists()
