@@ -24,6 +24,7 @@ def render(card) -> SafeString:
         f'data-level="{level}"><header>'
         f'<span class="light light-{level}" role="img" aria-label="{level}"></span>'
         f'<a class="name" href="{reverse("host", args=[card.host.name])}">{name}</a>'
+        f"{_bell(getattr(card, 'firing', 0))}"
         f'<span class="muted seen">{ago(card.host.last_seen_at)}</span></header>'
     ]
     reasons = card.verdict.reasons
@@ -59,3 +60,12 @@ def render(card) -> SafeString:
         parts.append("</p>")
     parts.append("</article>")
     return mark_safe("".join(parts))
+
+
+def _bell(firing: int) -> str:
+    """The mark of a host with alerts firing (set on the card by the overview view)."""
+    if not firing:
+        return ""
+    noun = "alert" if firing == 1 else "alerts"
+    words = f"{firing} {noun} firing"
+    return f'<span class="bell" title="{words}" aria-label="{words}">🔔{firing}</span>'

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from alerts.queries import firing_by_host
 from dashboard import fleet, search, vdevs
 from hosts.models import NAME_PATTERN, Host
 from metrics.limits import client_address, login_limiter
@@ -56,6 +57,14 @@ def overview(request: HttpRequest) -> HttpResponse:
     sort = request.GET.get("sort", "status")
     sort = sort if sort in SORTS else "status"
     every = fleet.cards(timezone.now())
+    tags = sorted({tag for card in every for tag in card.host.tag_list})
+    tag = request.GET.get("tag", "")
+    tag = tag if tag in tags else ""
+    if tag:
+        every = [card for card in every if tag in card.host.tag_list]
+    firing = firing_by_host()
+    for card in every:
+        card.firing = firing.get(card.host.pk, 0)
     tally = fleet.counts(every)
     context = {
         "cards": fleet.select(every, status, text, sort),
@@ -65,6 +74,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         "q": text,
         "sort": sort,
         "levels": fleet.LEVELS,
+        "tags": tags,
+        "tag": tag,
     }
     if request.htmx and request.htmx.target == "fleet":
         return render(request, "dashboard/_fleet.html", context)
