@@ -148,3 +148,11 @@ async def test_two_server_processes_send_each_message_once(live_server_factory, 
     assert titles == ["pve1: rpool DEGRADED", "pve2: rpool DEGRADED"]
     await ws1.close()
     await ws2.close()
+
+
+async def test_server_pings_the_heartbeat_url(live_server_factory, receivers):
+    receiver = receivers()
+    url = f"http://127.0.0.1:{receiver.port}/ping/abc-token"
+    live_server_factory(PROXMON_HEARTBEAT_URL=url, PROXMON_HEARTBEAT_EVERY_S="1", **FAST).start()
+    pings = receiver.wait_for(2)
+    assert [p["path"] for p in pings[:2]] == ["/ping/abc-token"] * 2
