@@ -134,7 +134,8 @@ def wake() -> None:
 
 
 def on_started(**kwargs) -> None:
-    start()
+    if settings.PROXMON_ALERTS:
+        start()
 
 
 def on_stopping(**kwargs) -> None:

@@ -100,6 +100,8 @@ def on_facts_changed(
     the host's status and skew are those that evaluation read (a stale copy only makes the
     signatures differ, and the evaluation then reads the real row).
     """
+    if not settings.PROXMON_ALERTS:
+        return
     known = _hosts.get(host_id)
     if known is not None:
         status, skew = known

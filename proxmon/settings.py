@@ -240,6 +240,8 @@ PROXMON_STATUS_CLOCK_SKEW_S = env.number("PROXMON_STATUS_CLOCK_SKEW_S", 60.0)
 PROXMON_STATUS_STALE_AFTER_S = env.number("PROXMON_STATUS_STALE_AFTER_S", 120.0)
 
 # --- alerts (alerts/); DESIGN.md "Alerts that page the operator, without noise" ---------------
+# Alerting on or off (off: no evaluation at ingest, no sweep, no sending; for benchmarks).
+PROXMON_ALERTS = env.boolean("PROXMON_ALERTS", True)
 # Seconds a condition must hold before it fires, per rule (docs/alerts.md). PROXMON_ALERT_DELAY_S
 # is the default of every rule not named here.
 PROXMON_ALERT_DELAY_S = env.number("PROXMON_ALERT_DELAY_S", 600.0)
