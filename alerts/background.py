@@ -94,6 +94,8 @@ class Worker:
                 connection.close()
                 with self.in_flight_lock:
                     self.in_flight.discard(name)
+                # a message written while this one was sent was skipped: look again now
+                self.wake_event.set()
 
         self.pool.submit(job)
 

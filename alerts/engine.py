@@ -53,12 +53,19 @@ _signatures: dict[int, tuple] = {}
 _hosts: dict[int, tuple[str, float | None]] = {}
 
 
-def evaluate_host(host_id: int, now: datetime | None = None, facts: dict | None = None) -> Outcome:
-    """Evaluate one host and write what changed; call inside a transaction."""
+def evaluate_host(
+    host_id: int, now: datetime | None = None, facts: dict | None = None, write: bool = True
+) -> Outcome:
+    """Evaluate one host and write what changed; call inside a transaction.
+
+    `write=False` only reads (no lock, no transaction needed): whether there is anything to
+    write, so that the sweep takes the write lock only for hosts where something changed.
+    """
     now = now or timezone.now()
     # Serialises evaluations of one host across processes (PostgreSQL; SQLite's writes are
     # serial anyway). Ingest holds this lock already: its UPDATE of the host row took it.
-    host = Host.objects.select_for_update().filter(pk=host_id).first()
+    hosts = Host.objects.select_for_update() if write else Host.objects
+    host = hosts.filter(pk=host_id).first()
     if host is None:
         return Outcome({}, set(), [], [])
     if facts is None:
@@ -69,6 +76,8 @@ def evaluate_host(host_id: int, now: datetime | None = None, facts: dict | None 
     previous = {key: _state(row) for key, row in rows.items()}
     silenced = Silence.objects.active(now).filter(host_id=host_id).exists()
     outcome = evaluate(previous, observation, silenced, now, config)
+    if not write:
+        return outcome
     _write(host, rows, outcome, now)
     signature, known = observation.signature(), (host.status, host.clock_skew_s)
 
@@ -129,15 +138,22 @@ def known_signature(host_id: int) -> tuple | None:
 
 
 def sweep(now: datetime | None = None) -> int:
-    """Evaluate every host that ever connected, each in a transaction; returns how many."""
+    """Evaluate every host that ever connected; returns how many.
+
+    Each is read first, and evaluated again in a transaction of its own only if something is
+    to be written: most rounds change nothing, and on SQLite a transaction per host would take
+    the write lock a thousand times every PROXMON_ALERT_SWEEP_S for nothing.
+    """
     now = now or timezone.now()
     ids = list(
         Host.objects.exclude(status=Host.Status.NEVER_CONNECTED).values_list("id", flat=True)
     )
     for host_id in ids:
         try:
-            with transaction.atomic():
-                evaluate_host(host_id, now)
+            outcome = evaluate_host(host_id, now, write=False)
+            if outcome.changed or outcome.changes or outcome.items:
+                with transaction.atomic():
+                    evaluate_host(host_id, now)
         except Exception:
             log.exception("evaluating the alerts of host %s failed", host_id)
     return len(ids)

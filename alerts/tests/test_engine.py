@@ -58,3 +58,15 @@ def test_history_is_pruned_after_the_history_window(host, settings):
     assert engine.prune(timezone.now()) == 0
     assert engine.prune(later) > 0
     assert not Transition.objects.exists() and not Alert.objects.exists()
+
+
+def test_sweep_of_hosts_where_nothing_changes_writes_nothing(host):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    pve7 = host("pve7", health="DEGRADED")
+    evaluate(pve7)
+    with CaptureQueriesContext(connection) as queries:
+        engine.sweep()
+    statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+    assert statements and set(statements) == {"SELECT"}
