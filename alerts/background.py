@@ -44,6 +44,8 @@ class Worker:
         self.next_sweep = 0.0
         self.next_prune = 0.0
         self.next_heartbeat = 0.0
+        self.holder = False
+        self.next_lease = 0.0
         self.thread = threading.Thread(target=self.run, name="proxmon-alerts", daemon=True)
 
     def run(self) -> None:
@@ -63,10 +65,15 @@ class Worker:
             connection.close()
 
     def round(self) -> None:
-        now = timezone.now()
-        if not Lease.acquire(LEASE, liveness.PROCESS_ID, settings.PROXMON_ALERT_LEASE_S, now):
+        now, clock = timezone.now(), time.monotonic()
+        if clock >= self.next_lease:
+            # Renewed (or tried) three times per lease, not at every poll: on SQLite each try is
+            # a write transaction, and ingest waits for the same lock.
+            lease_s = settings.PROXMON_ALERT_LEASE_S
+            self.holder = Lease.acquire(LEASE, liveness.PROCESS_ID, lease_s, now)
+            self.next_lease = clock + lease_s / 3
+        if not self.holder:
             return
-        clock = time.monotonic()
         if clock >= self.next_sweep:
             self.next_sweep = clock + settings.PROXMON_ALERT_SWEEP_S
             engine.sweep(now)

@@ -21,9 +21,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from alerts import messages
-from alerts.evaluation import AlertState, Outcome, evaluate
+from alerts.evaluation import FIRING, PENDING, AlertState, Outcome, evaluate
 from alerts.models import Alert, Channel, Delivery, Silence, Transition
-from alerts.rules import Config, Observation, observe
+from alerts.rules import HYSTERESIS_RULES, Config, Observation, observe
 from hosts.models import Host
 from metrics.models import HostSummary
 from metrics.schema import parse_time
@@ -49,8 +49,8 @@ STATE_FIELDS = [
 
 # host id -> the signature of its last evaluation in this process (see on_facts_changed)
 _signatures: dict[int, tuple] = {}
-# host id -> (status, clock skew) as that evaluation read them
-_hosts: dict[int, tuple[str, float | None]] = {}
+# host id -> (status, clock skew, keys held by hysteresis) as that evaluation left them
+_hosts: dict[int, tuple[str, float | None, frozenset]] = {}
 
 
 def evaluate_host(
@@ -71,15 +71,16 @@ def evaluate_host(
     if facts is None:
         facts = HostSummary.objects.filter(host_id=host_id).values_list("facts", flat=True).first()
     config = Config.from_settings()
-    observation = _observe(host, facts or {}, now, config)
     rows = {(a.rule, a.subject): a for a in Alert.objects.filter(host_id=host_id)}
+    observation = _observe(host, facts or {}, now, config, _held(rows.values()))
     previous = {key: _state(row) for key, row in rows.items()}
     silenced = Silence.objects.active(now).filter(host_id=host_id).exists()
     outcome = evaluate(previous, observation, silenced, now, config)
     if not write:
         return outcome
     _write(host, rows, outcome, now)
-    signature, known = observation.signature(), (host.status, host.clock_skew_s)
+    signature = observation.signature()
+    known = (host.status, host.clock_skew_s, _held(outcome.alerts.values()))
 
     def remember() -> None:
         _signatures[host_id], _hosts[host_id] = signature, known
@@ -88,7 +89,9 @@ def evaluate_host(
     return outcome
 
 
-def _observe(host: Host, facts: dict, now: datetime, config: Config) -> Observation:
+def _observe(
+    host: Host, facts: dict, now: datetime, config: Config, held: frozenset
+) -> Observation:
     return observe(
         host.status,
         host.last_seen_at,
@@ -97,6 +100,16 @@ def _observe(host: Host, facts: dict, now: datetime, config: Config) -> Observat
         now,
         Thresholds.from_settings(),
         config.hysteresis_pct,
+        held,
+    )
+
+
+def _held(alerts) -> frozenset:
+    """Keys of the pending or firing percentage alerts (hysteresis applies to them)."""
+    return frozenset(
+        (a.rule, a.subject)
+        for a in alerts
+        if a.state in (PENDING, FIRING) and a.rule in HYSTERESIS_RULES
     )
 
 
@@ -113,7 +126,7 @@ def on_facts_changed(
         return
     known = _hosts.get(host_id)
     if known is not None:
-        status, skew = known
+        status, skew, held = known
         skew = skew if clock_skew_s is None else clock_skew_s
         observation = observe(
             status,
@@ -123,6 +136,7 @@ def on_facts_changed(
             now,
             Thresholds.from_settings(),
             settings.PROXMON_ALERT_HYSTERESIS_PCT,
+            held,
         )
         if observation.signature() == known_signature(host_id):
             return

@@ -70,3 +70,22 @@ def test_sweep_of_hosts_where_nothing_changes_writes_nothing(host):
         engine.sweep()
     statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
     assert statements and set(statements) == {"SELECT"}
+
+
+def test_hysteresis_holds_through_the_database_and_at_ingest(host, settings):
+    settings.PROXMON_ALERT_POOL_CAPACITY_DELAY_S = 0
+    pve7 = host("pve7", capacity_pct=91.0)
+    evaluate(pve7)
+    seen = []
+    for used in (89.0, 88.0, 87.9, 78.0, 77.9):
+        set_facts(pve7, capacity_pct=used)
+        evaluate(pve7)
+        alert = Alert.objects.get(rule="pool_capacity")
+        seen.append((used, alert.state, alert.level))
+    assert seen == [
+        (89.0, "firing", "critical"),
+        (88.0, "firing", "critical"),
+        (87.9, "firing", "warning"),
+        (78.0, "firing", "warning"),
+        (77.9, "resolved", "warning"),
+    ]
