@@ -161,3 +161,22 @@ def test_channel_admin_never_shows_the_url_and_keeps_it_when_left_empty(browser,
         {"name": "x", "url": "nonsense://", "min_level": "warning", "enabled": "on"},
     )
     assert "Apprise does not understand this URL" in bad.content.decode()
+
+
+def test_silence_from_the_admin_records_who(browser, host):
+    pve7 = host("pve7")
+    until = (timezone.localtime() + timedelta(hours=2)).strftime("%Y-%m-%d %H:%M:%S")
+    day, time_ = until.split()
+    response = browser.post(
+        "/admin/alerts/silence/add/",
+        {"host": pve7.pk, "until_0": day, "until_1": time_, "reason": "disk swap"},
+    )
+    assert response.status_code == 302, response.content.decode()[:1500]
+    silence = Silence.objects.get()
+    assert (silence.created_by, silence.reason) == ("admin", "disk swap")
+
+
+def test_host_tags_from_the_admin(browser, host):
+    pve7 = host("pve7")
+    page = browser.get(f"/admin/hosts/host/{pve7.pk}/change/").content.decode()
+    assert 'name="tags"' in page
