@@ -47,37 +47,29 @@ STATE_FIELDS = [
     "clear_since",
 ]
 
+SWEEP_CHUNK = 500
+HOST_FIELDS = ("name", "status", "last_seen_at", "clock_skew_s", "tags")
+
 # host id -> the signature of its last evaluation in this process (see on_facts_changed)
 _signatures: dict[int, tuple] = {}
 # host id -> (status, clock skew, keys held by hysteresis) as that evaluation left them
 _hosts: dict[int, tuple[str, float | None, frozenset]] = {}
 
 
-def evaluate_host(
-    host_id: int, now: datetime | None = None, facts: dict | None = None, write: bool = True
-) -> Outcome:
-    """Evaluate one host and write what changed; call inside a transaction.
-
-    `write=False` only reads (no lock, no transaction needed): whether there is anything to
-    write, so that the sweep takes the write lock only for hosts where something changed.
-    """
+def evaluate_host(host_id: int, now: datetime | None = None, facts: dict | None = None) -> Outcome:
+    """Evaluate one host and write what changed; call inside a transaction."""
     now = now or timezone.now()
     # Serialises evaluations of one host across processes (PostgreSQL; SQLite's writes are
     # serial anyway). Ingest holds this lock already: its UPDATE of the host row took it.
-    hosts = Host.objects.select_for_update() if write else Host.objects
-    host = hosts.filter(pk=host_id).first()
+    host = Host.objects.select_for_update().filter(pk=host_id).first()
     if host is None:
         return Outcome({}, set(), [], [])
     if facts is None:
         facts = HostSummary.objects.filter(host_id=host_id).values_list("facts", flat=True).first()
     config = Config.from_settings()
     rows = {(a.rule, a.subject): a for a in Alert.objects.filter(host_id=host_id)}
-    observation = _observe(host, facts or {}, now, config, _held(rows.values()))
-    previous = {key: _state(row) for key, row in rows.items()}
     silenced = Silence.objects.active(now).filter(host_id=host_id).exists()
-    outcome = evaluate(previous, observation, silenced, now, config)
-    if not write:
-        return outcome
+    observation, outcome = _run(host, facts or {}, rows, silenced, now, config)
     _write(host, rows, outcome, now)
     signature = observation.signature()
     known = (host.status, host.clock_skew_s, _held(outcome.alerts.values()))
@@ -87,6 +79,14 @@ def evaluate_host(
 
     transaction.on_commit(remember)
     return outcome
+
+
+def _run(
+    host: Host, facts: dict, rows: dict, silenced: bool, now: datetime, config: Config
+) -> tuple[Observation, Outcome]:
+    observation = _observe(host, facts, now, config, _held(rows.values()))
+    previous = {key: _state(row) for key, row in rows.items()}
+    return observation, evaluate(previous, observation, silenced, now, config)
 
 
 def _observe(
@@ -154,22 +154,35 @@ def known_signature(host_id: int) -> tuple | None:
 def sweep(now: datetime | None = None) -> int:
     """Evaluate every host that ever connected; returns how many.
 
-    Each is read first, and evaluated again in a transaction of its own only if something is
-    to be written: most rounds change nothing, and on SQLite a transaction per host would take
-    the write lock a thousand times every PROXMON_ALERT_SWEEP_S for nothing.
+    Read in bulk (SWEEP_CHUNK hosts per query); a host is evaluated again, in a transaction of
+    its own, only if something is to be written. Most rounds change nothing, and on SQLite a
+    transaction per host would take the write lock a thousand times every
+    PROXMON_ALERT_SWEEP_S for nothing.
     """
     now = now or timezone.now()
+    config = Config.from_settings()
     ids = list(
         Host.objects.exclude(status=Host.Status.NEVER_CONNECTED).values_list("id", flat=True)
     )
-    for host_id in ids:
-        try:
-            outcome = evaluate_host(host_id, now, write=False)
-            if outcome.changed or outcome.changes or outcome.items:
-                with transaction.atomic():
-                    evaluate_host(host_id, now)
-        except Exception:
-            log.exception("evaluating the alerts of host %s failed", host_id)
+    for start in range(0, len(ids), SWEEP_CHUNK):
+        chunk = ids[start : start + SWEEP_CHUNK]
+        facts = dict(HostSummary.objects.filter(host_id__in=chunk).values_list("host_id", "facts"))
+        rows: dict[int, dict] = {host_id: {} for host_id in chunk}
+        for alert in Alert.objects.filter(host_id__in=chunk):
+            rows[alert.host_id][(alert.rule, alert.subject)] = alert
+        silenced = set(
+            Silence.objects.active(now).filter(host_id__in=chunk).values_list("host_id", flat=True)
+        )
+        for host in Host.objects.filter(pk__in=chunk).only(*HOST_FIELDS):
+            try:
+                _, outcome = _run(
+                    host, facts.get(host.pk) or {}, rows[host.pk], host.pk in silenced, now, config
+                )
+                if outcome.changed or outcome.changes or outcome.items:
+                    with transaction.atomic():
+                        evaluate_host(host.pk, now)
+            except Exception:
+                log.exception("evaluating the alerts of host %s failed", host.pk)
     return len(ids)
 
 
