@@ -24,6 +24,7 @@ def render(card) -> SafeString:
         f'data-level="{level}"><header>'
         f'<span class="light light-{level}" role="img" aria-label="{level}"></span>'
         f'<a class="name" href="{reverse("host", args=[card.host.name])}">{name}</a>'
+        f"{_bell(getattr(card, 'firing', 0))}"
         f'<span class="muted seen">{ago(card.host.last_seen_at)}</span></header>'
     ]
     _reasons(parts, card.verdict.reasons)
@@ -76,3 +77,12 @@ def _numbers(parts: list[str], card) -> None:
                 f"{escape(clean(pool.get('name')))} {pct(pool.get('capacity_pct'))}</span>"
             )
         parts.append("</p>")
+
+
+def _bell(firing: int) -> str:
+    """The mark of a host with alerts firing (set on the card by the overview view)."""
+    if not firing:
+        return ""
+    noun = "alert" if firing == 1 else "alerts"
+    words = f"{firing} {noun} firing"
+    return f'<span class="bell" title="{words}" aria-label="{words}">🔔{firing}</span>'

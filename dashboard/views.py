@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_GET
 
+from alerts.queries import firing_by_host
 from dashboard import fleet, search, vdevs
 from hosts.models import NAME_PATTERN, Host
 from metrics.limits import client_address, login_limiter
@@ -59,6 +60,14 @@ def overview(request: HttpRequest) -> HttpResponse:
     sort = request.GET.get("sort", "status")
     sort = sort if sort in SORTS else "status"
     every = fleet.cards(timezone.now())
+    tags = sorted({tag for card in every for tag in card.host.tag_list})
+    tag = request.GET.get("tag", "")
+    tag = tag if tag in tags else ""
+    if tag:
+        every = [card for card in every if tag in card.host.tag_list]
+    firing = firing_by_host()
+    for card in every:
+        card.firing = firing.get(card.host.pk, 0)
     tally = fleet.counts(every)
     context = {
         "cards": fleet.select(every, status, text, sort),
@@ -69,6 +78,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         "sort": sort,
         "levels": fleet.LEVELS,
         "live": True,
+        "tags": tags,
+        "tag": tag,
     }
     if request.htmx and request.htmx.target == "fleet":
         return render(request, "dashboard/_fleet.html", context)

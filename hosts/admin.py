@@ -23,6 +23,7 @@ from hosts.models import Host
 class HostAdmin(admin.ModelAdmin):
     list_display = [
         "name",
+        "tags",
         "status",
         "last_seen_at",
         "agent_version",
@@ -31,7 +32,7 @@ class HostAdmin(admin.ModelAdmin):
         "kernel",
     ]
     list_filter = ["status"]
-    search_fields = ["name"]
+    search_fields = ["name", "tags"]
     ordering = ["name"]
     readonly_fields = [
         "status",
@@ -53,8 +54,8 @@ class HostAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["name"]
-        return ["name", *self.readonly_fields]
+            return ["name", "tags"]
+        return ["name", "tags", *self.readonly_fields]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # Nothing on a host's page is editable (the name is fixed, the rest comes from its

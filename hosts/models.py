@@ -28,6 +28,21 @@ def validate_name(name: str) -> None:
         )
 
 
+TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+def validate_tags(tags: list[str]) -> None:
+    for tag in tags:
+        if not TAG_PATTERN.match(tag):
+            raise ValidationError(
+                f"{tag!r} is not a valid tag: use 1 to 40 lowercase letters, digits, - and _."
+            )
+
+
+def validate_tag_text(text: str) -> None:
+    validate_tags(text.lower().split())
+
+
 def new_token() -> str:
     """32 random bytes, base64url without padding: 43 characters."""
     return secrets.token_urlsafe(32)
@@ -98,6 +113,15 @@ class Host(models.Model):
     # hosts held by a dead server process are found by server_id (see metrics.liveness).
     connection_id = models.UUIDField(null=True, blank=True, editable=False)
     server_id = models.UUIDField(null=True, blank=True, editable=False)
+    # Labels of the operator's own ("prod ceph-a"), space-separated, lowercase: alert channels
+    # may be limited to hosts with a tag, and the overview filters by tag.
+    tags = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        validators=[validate_tag_text],
+        help_text="Space-separated words of letters, digits, - and _, e.g. “prod ceph-a”.",
+    )
 
     objects = HostQuerySet.as_manager()
 
@@ -115,6 +139,11 @@ class Host(models.Model):
         # The field's validator has checked the name (a DNS label in any case): checking it
         # again here only repeated its message.
         self.name = (self.name or "").strip().lower()
+        self.tags = " ".join(dict.fromkeys(self.tags.lower().split()))
+
+    @property
+    def tag_list(self) -> list[str]:
+        return self.tags.split()
 
     def delete(self, *args, **kwargs) -> tuple[int, dict[str, int]]:
         """Delete the host with everything derived from it; its live agent is disconnected.

@@ -15,7 +15,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from hosts.models import Host
-from metrics import codec, guestindex, summary
+from metrics import codec, guestindex, signals, summary
 from metrics.models import HostSummary, Keyframe, LatestSample, MetricPoint, Sample
 from metrics.schema import parse_time
 
@@ -96,6 +96,14 @@ def ingest(
         if latest:
             _update_derived(host_id, data, memo, learned)
             _update_summary(host_id, tier, data, errors, collected_at, received_at, memo, learned)
+            # alerts evaluate here, in this transaction (metrics.signals)
+            signals.facts_changed.send(
+                HostSummary,
+                host_id=host_id,
+                facts=learned.facts,
+                now=received_at,
+                clock_skew_s=clock_skew_s,
+            )
         # The connection's memo changes only once this is committed: rolled back, the
         # database is as the memo says.
         transaction.on_commit(lambda: memo.update(learned))

@@ -23,6 +23,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from hosts.models import Host
+from metrics import signals
 from metrics.models import Keyframe, Kick, MetricPoint, Sample, ServerProcess
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ def start() -> None:
         _stop.clear()
         _thread = threading.Thread(target=_loop, name="proxmon-liveness", daemon=True)
         _thread.start()
+        signals.background_started.send(ServerProcess)
 
 
 def stop() -> int:
@@ -119,6 +121,7 @@ def stop() -> int:
     global _thread
     with _lock:
         if _thread is not None:
+            signals.background_stopping.send(ServerProcess)
             _stop.set()
             _thread.join(timeout=30)
             _thread = None

@@ -89,8 +89,15 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Reason:
+    """One finding. `rule` and `subject` name it stably for alerts (the pool, storage, dataset
+    or source it is about; "" for the host), e.g. ("pool_health", "tank"); the text may change
+    from one evaluation to the next, the key does not. Not compared: two reasons are equal when
+    they read the same."""
+
     level: str
     text: str
+    rule: str = field(default="", compare=False)
+    subject: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -118,15 +125,16 @@ def evaluate(
 ) -> Verdict:
     """The light of one host and its reasons, worst first (rules: module docstring)."""
     if status == "never_connected":
-        return Verdict(OFFLINE, [Reason(OFFLINE, "never connected")])
+        return Verdict(OFFLINE, [Reason(OFFLINE, "never connected", "never_connected")])
     fast = facts.get("fast")
     if status != "online":
         text = "offline" if last_seen_at is None else f"offline for {_age(now, last_seen_at)}"
+        offline = Reason(OFFLINE, text, "offline")
         as_of = parse_time(fast["received_at"], "received_at") if fast else last_seen_at
         if not facts or as_of is None:
-            return Verdict(OFFLINE, [Reason(OFFLINE, text)])
+            return Verdict(OFFLINE, [offline])
         last_known, pool_levels = _problems(clock_skew_s, facts, as_of, thresholds)
-        return Verdict(OFFLINE, [Reason(OFFLINE, text)], pool_levels, last_known, as_of)
+        return Verdict(OFFLINE, [offline], pool_levels, last_known, as_of)
 
     reasons = _staleness(fast, last_seen_at, now, thresholds)
     problems, pool_levels = _problems(clock_skew_s, facts, now, thresholds)
@@ -173,11 +181,13 @@ def _problems(
     system = (facts.get("slow") or {}).get("system") or {}
     updates = system.get("pending_updates") or 0
     if updates > 0:
-        reasons.append(Reason(WARNING, f"{_count(updates, 'update')} pending"))
+        reasons.append(Reason(WARNING, f"{_count(updates, 'update')} pending", "updates"))
     if clock_skew_s is not None and abs(clock_skew_s) > t.clock_skew_s:
         # skew = received - collected: positive means the host's clock runs behind ours
         side = "behind" if clock_skew_s > 0 else "ahead"
-        reasons.append(Reason(WARNING, f"clock {_duration(abs(clock_skew_s))} {side}"))
+        reasons.append(
+            Reason(WARNING, f"clock {_duration(abs(clock_skew_s))} {side}", "clock_skew")
+        )
     reasons.sort(key=lambda reason: RANK[reason.level])  # stable: rule order within a level
     return reasons, pool_levels
 
@@ -188,11 +198,11 @@ def _staleness(
     if fast is None:
         # Just joined: the first fast sample is seconds away, unless it never comes.
         if last_seen_at is None or (now - last_seen_at).total_seconds() > t.stale_after_s:
-            return [Reason(WARNING, "no data yet")]
+            return [Reason(WARNING, "no data yet", "stale")]
         return []
     received = parse_time(fast["received_at"], "received_at")
     if (now - received).total_seconds() > t.stale_after_s:
-        return [Reason(WARNING, f"no data for {_age(now, received)}")]
+        return [Reason(WARNING, f"no data for {_age(now, received)}", "stale")]
     return []
 
 
@@ -204,7 +214,7 @@ def _failing_sources(facts: dict[str, dict]) -> list[Reason]:
             text = " ".join(str(reason).split())
             if len(text) > ERROR_CHARS:
                 text = _cut(text, ERROR_CHARS)
-            reasons.append(Reason(WARNING, f"{source} failing: {text}"))
+            reasons.append(Reason(WARNING, f"{source} failing: {text}", "source_failing", source))
     return reasons
 
 
@@ -212,23 +222,29 @@ def _pool(pool: dict, now: datetime, t: Thresholds) -> list[Reason]:
     name, health = pool["name"], pool["health"]
     reasons = []
     if health != "ONLINE":
-        reasons.append(Reason(CRITICAL, f"{name} {health}"))
+        reasons.append(Reason(CRITICAL, f"{name} {health}", "pool_health", name))
     if (pool.get("data_errors") or 0) > 0:
         errors = _count(pool["data_errors"], "permanent data error")
-        reasons.append(Reason(CRITICAL, f"{name}: {errors}"))
+        reasons.append(Reason(CRITICAL, f"{name}: {errors}", "pool_data_errors", name))
     level = pool_fill_level(pool, t)
     if level != OK:
-        reasons.append(Reason(level, f"{name} {int(pool_used_pct(pool))} % full"))
+        text = f"{name} {int(pool_used_pct(pool))} % full"
+        reasons.append(Reason(level, text, "pool_capacity", name))
     counts = pool.get("errors") or {}
     kinds = [(kind, counts.get(kind) or 0) for kind in ("read", "write", "checksum")]
     kinds = [(kind, n) for kind, n in kinds if n > 0]
     if kinds:
         words = ", ".join(f"{n} {kind}" for kind, n in kinds)
         plural = "error" if len(kinds) == 1 and kinds[0][1] == 1 else "errors"
-        reasons.append(Reason(WARNING, f"{name}: {words} {plural}"))
+        reasons.append(Reason(WARNING, f"{name}: {words} {plural}", "pool_errors", name))
     if health == "ONLINE" and (pool.get("degraded_vdevs") or 0) > 0:
         reasons.append(
-            Reason(WARNING, f"{name}: {_count(pool['degraded_vdevs'], 'degraded device')}")
+            Reason(
+                WARNING,
+                f"{name}: {_count(pool['degraded_vdevs'], 'degraded device')}",
+                "pool_degraded_devices",
+                name,
+            )
         )
     reasons += _scrub(pool, now, t)
     return reasons
@@ -242,11 +258,12 @@ def _scrub(pool: dict, now: datetime, t: Thresholds) -> list[Reason]:
     if end is not None:
         ended = parse_time(end, "last_scrub_end")
         if (now - ended).total_seconds() > t.scrub_max_age_days * DAY:
-            return [Reason(WARNING, f"{pool['name']} last scrubbed {_age(now, ended)} ago")]
+            text = f"{pool['name']} last scrubbed {_age(now, ended)} ago"
+            return [Reason(WARNING, text, "scrub", pool["name"])]
         return []
     scrubbing = scan.get("function") == "scrub" and scan.get("state") == "scanning"
     if known and not scrubbing:
-        return [Reason(WARNING, f"{pool['name']} never scrubbed")]
+        return [Reason(WARNING, f"{pool['name']} never scrubbed", "scrub", pool["name"])]
     return []
 
 
@@ -255,20 +272,21 @@ def _storage(storage: dict, t: Thresholds) -> list[Reason]:
         return []
     name = storage["storage"]
     if not storage.get("active"):
-        return [Reason(WARNING, f"{name} inactive")]
+        return [Reason(WARNING, f"{name} inactive", "storage_inactive", name)]
     if storage_fill_level(storage, t) != OK:
         used = _percent(storage["used"], storage["total"])
-        return [Reason(WARNING, f"{name} {int(used)} % full")]
+        return [Reason(WARNING, f"{name} {int(used)} % full", "storage_full", name)]
     return []
 
 
 def _snapshots(datasets: list[dict], now: datetime, t: Thresholds) -> list[Reason]:
     reasons = []
     rules = (
-        ("newest_snapshot", t.snapshot_newest_max_age_days, "newest snapshot"),
-        ("oldest_snapshot", t.snapshot_oldest_max_age_days, "oldest snapshot"),
+        ("newest_snapshot", t.snapshot_newest_max_age_days, "newest snapshot", "snapshot_newest"),
+        ("oldest_snapshot", t.snapshot_oldest_max_age_days, "oldest snapshot", "snapshot_oldest"),
     )
-    for key, max_days, what in rules:
+    # One reason per rule for the whole host (subject ""): the worst dataset it names may change.
+    for key, max_days, what, rule in rules:
         late = []
         for dataset in datasets:
             if dataset.get("snapshot_count", 0) > 0 and dataset.get(key):
@@ -279,10 +297,10 @@ def _snapshots(datasets: list[dict], now: datetime, t: Thresholds) -> list[Reaso
             continue
         taken, name = min(late)  # the worst: taken longest ago
         if len(late) == 1:
-            reasons.append(Reason(WARNING, f"{name}: {what} {_age(now, taken)} old"))
+            reasons.append(Reason(WARNING, f"{name}: {what} {_age(now, taken)} old", rule))
         else:
             text = f"{len(late)} datasets: {what} over {_days(max_days)} old"
-            reasons.append(Reason(WARNING, f"{text} ({name}: {_age(now, taken)})"))
+            reasons.append(Reason(WARNING, f"{text} ({name}: {_age(now, taken)})", rule))
     return reasons
 
 

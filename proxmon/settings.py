@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "hosts",
     "metrics",
+    "alerts",
     "dashboard",
 ]
 
@@ -189,6 +190,13 @@ LOGGING = {
     "formatters": {"text": {"format": "%(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "text"}},
     "root": {"handlers": ["console"], "level": env.string("PROXMON_LOG_LEVEL", "INFO")},
+    # Debug lines of Apprise and urllib3 carry channel URLs, which hold secrets (webhook tokens
+    # in the path): never below INFO and WARNING. Apprise's words reach the log through
+    # alerts.sender, with the URL's secrets cut out.
+    "loggers": {
+        "apprise": {"level": "INFO", "propagate": False},
+        "urllib3": {"level": "WARNING"},
+    },
 }
 
 # --- proxmon --------------------------------------------------------------------------------
@@ -255,3 +263,48 @@ PROXMON_STATUS_SNAPSHOT_OLDEST_MAX_AGE_DAYS = env.number(
 PROXMON_STATUS_STORAGE_FULL_PCT = env.number("PROXMON_STATUS_STORAGE_FULL_PCT", 90.0)
 PROXMON_STATUS_CLOCK_SKEW_S = env.number("PROXMON_STATUS_CLOCK_SKEW_S", 60.0)
 PROXMON_STATUS_STALE_AFTER_S = env.number("PROXMON_STATUS_STALE_AFTER_S", 120.0)
+
+# --- alerts (alerts/); DESIGN.md "Alerts that page the operator, without noise" ---------------
+# Alerting on or off (off: no evaluation at ingest, no sweep, no sending; for benchmarks).
+PROXMON_ALERTS = env.boolean("PROXMON_ALERTS", True)
+# Seconds a condition must hold before it fires, per rule (docs/alerts.md). PROXMON_ALERT_DELAY_S
+# is the default of every rule not named here.
+PROXMON_ALERT_DELAY_S = env.number("PROXMON_ALERT_DELAY_S", 600.0)
+PROXMON_ALERT_OFFLINE_DELAY_S = env.number("PROXMON_ALERT_OFFLINE_DELAY_S", 180.0)
+PROXMON_ALERT_POOL_HEALTH_DELAY_S = env.number("PROXMON_ALERT_POOL_HEALTH_DELAY_S", 0.0)
+PROXMON_ALERT_POOL_DATA_ERRORS_DELAY_S = env.number("PROXMON_ALERT_POOL_DATA_ERRORS_DELAY_S", 0.0)
+_DELAY = PROXMON_ALERT_DELAY_S
+PROXMON_ALERT_POOL_CAPACITY_DELAY_S = env.number("PROXMON_ALERT_POOL_CAPACITY_DELAY_S", _DELAY)
+PROXMON_ALERT_POOL_ERRORS_DELAY_S = env.number("PROXMON_ALERT_POOL_ERRORS_DELAY_S", _DELAY)
+PROXMON_ALERT_POOL_DEGRADED_DEVICES_DELAY_S = env.number(
+    "PROXMON_ALERT_POOL_DEGRADED_DEVICES_DELAY_S", _DELAY
+)
+PROXMON_ALERT_SCRUB_DELAY_S = env.number("PROXMON_ALERT_SCRUB_DELAY_S", _DELAY)
+PROXMON_ALERT_SNAPSHOT_NEWEST_DELAY_S = env.number("PROXMON_ALERT_SNAPSHOT_NEWEST_DELAY_S", _DELAY)
+PROXMON_ALERT_SNAPSHOT_OLDEST_DELAY_S = env.number("PROXMON_ALERT_SNAPSHOT_OLDEST_DELAY_S", _DELAY)
+PROXMON_ALERT_UPDATES_DELAY_S = env.number("PROXMON_ALERT_UPDATES_DELAY_S", _DELAY)
+PROXMON_ALERT_STORAGE_INACTIVE_DELAY_S = env.number(
+    "PROXMON_ALERT_STORAGE_INACTIVE_DELAY_S", _DELAY
+)
+PROXMON_ALERT_STORAGE_FULL_DELAY_S = env.number("PROXMON_ALERT_STORAGE_FULL_DELAY_S", _DELAY)
+PROXMON_ALERT_CLOCK_SKEW_DELAY_S = env.number("PROXMON_ALERT_CLOCK_SKEW_DELAY_S", _DELAY)
+PROXMON_ALERT_SOURCE_FAILING_DELAY_S = env.number("PROXMON_ALERT_SOURCE_FAILING_DELAY_S", _DELAY)
+PROXMON_ALERT_STALE_DELAY_S = env.number("PROXMON_ALERT_STALE_DELAY_S", _DELAY)
+# A percentage alert (pool capacity, storage full) clears only this many points below its threshold.
+PROXMON_ALERT_HYSTERESIS_PCT = env.number("PROXMON_ALERT_HYSTERESIS_PCT", 2.0)
+# How often time-driven conditions (offline, stale data, ages, delays) are evaluated again.
+PROXMON_ALERT_SWEEP_S = env.number("PROXMON_ALERT_SWEEP_S", 15.0, minimum=0.1)
+# A critical alert still firing is sent again after this many hours (acked/silenced: never).
+PROXMON_ALERT_REPEAT_HOURS = env.number("PROXMON_ALERT_REPEAT_HOURS", 24.0, minimum=0.001)
+# Transitions and resolved alerts are kept this many days.
+PROXMON_ALERT_HISTORY_DAYS = env.integer("PROXMON_ALERT_HISTORY_DAYS", 90, minimum=1)
+# Failed deliveries are retried after RETRY_BASE_S, doubling up to RETRY_MAX_S, for ever.
+PROXMON_ALERT_RETRY_BASE_S = env.number("PROXMON_ALERT_RETRY_BASE_S", 10.0, minimum=0.01)
+PROXMON_ALERT_RETRY_MAX_S = env.number("PROXMON_ALERT_RETRY_MAX_S", 900.0, minimum=0.01)
+# The sender's lease: the one process that sends holds it, another takes over after it expires.
+PROXMON_ALERT_LEASE_S = env.number("PROXMON_ALERT_LEASE_S", 30.0, minimum=1.0)
+# How often the sender looks for due deliveries written by another process.
+PROXMON_ALERT_POLL_S = env.number("PROXMON_ALERT_POLL_S", 0.5, minimum=0.01)
+# A dead-man's switch (healthchecks.io, Uptime Kuma push, ...): GET every minute by the sender.
+PROXMON_HEARTBEAT_URL = env.string("PROXMON_HEARTBEAT_URL")
+PROXMON_HEARTBEAT_EVERY_S = env.number("PROXMON_HEARTBEAT_EVERY_S", 60.0, minimum=1.0)

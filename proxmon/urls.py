@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from dashboard import views
 
@@ -19,4 +19,5 @@ urlpatterns = [
     path("hosts/<str:name>/", views.host_detail, name="host"),
     path("hosts/<str:name>/metrics.json", views.host_metrics, name="host-metrics"),
     path("vms/", views.vms, name="vms"),
+    path("alerts/", include("alerts.urls")),
 ]

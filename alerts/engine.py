@@ -1,0 +1,257 @@
+"""Evaluating a host's alerts against the database: at ingest and in the periodic sweep.
+
+`evaluate_host(host_id, now)` reads the host, its facts, alerts and silences, runs the pure
+state machine (alerts.evaluation) and writes, in the caller's transaction, the alerts that
+changed, their transitions and the host's message to each channel that wants it (the outbox,
+alerts.models.Delivery). The transition and its notification commit together or not at all.
+
+At ingest (`on_facts_changed`, in the sample's transaction) the host is evaluated only when
+what holds changed (Observation.signature): a sample like the one before costs one read of
+the host row. Everything that time alone changes (delays, offline, stale data, ages) is the
+sweep's, every PROXMON_ALERT_SWEEP_S.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from alerts import messages
+from alerts.evaluation import FIRING, PENDING, AlertState, Outcome, evaluate
+from alerts.models import Alert, Channel, Delivery, Silence, Transition
+from alerts.rules import HYSTERESIS_RULES, Config, Observation, observe
+from hosts.models import Host
+from metrics.models import HostSummary
+from metrics.schema import parse_time
+from metrics.status import Thresholds
+from metrics.summary import rfc3339
+
+log = logging.getLogger(__name__)
+
+STATE_FIELDS = [
+    "state",
+    "level",
+    "text",
+    "detail",
+    "since",
+    "fired_at",
+    "resolved_at",
+    "notified",
+    "last_sent_at",
+    "acked_at",
+    "flapping",
+    "clear_since",
+]
+
+SWEEP_CHUNK = 500
+HOST_FIELDS = ("name", "status", "last_seen_at", "clock_skew_s", "tags")
+
+# host id -> the signature of its last evaluation in this process (see on_facts_changed)
+_signatures: dict[int, tuple] = {}
+# host id -> (status, clock skew, keys held by hysteresis) as that evaluation left them
+_hosts: dict[int, tuple[str, float | None, frozenset]] = {}
+
+
+def evaluate_host(host_id: int, now: datetime | None = None, facts: dict | None = None) -> Outcome:
+    """Evaluate one host and write what changed; call inside a transaction."""
+    now = now or timezone.now()
+    # Serialises evaluations of one host across processes (PostgreSQL; SQLite's writes are
+    # serial anyway). Ingest holds this lock already: its UPDATE of the host row took it.
+    host = Host.objects.select_for_update().filter(pk=host_id).first()
+    if host is None:
+        return Outcome({}, set(), [], [])
+    if facts is None:
+        facts = HostSummary.objects.filter(host_id=host_id).values_list("facts", flat=True).first()
+    config = Config.from_settings()
+    rows = {(a.rule, a.subject): a for a in Alert.objects.filter(host_id=host_id)}
+    silenced = Silence.objects.active(now).filter(host_id=host_id).exists()
+    observation, outcome = _run(host, facts or {}, rows, silenced, now, config)
+    _write(host, rows, outcome, now)
+    signature = observation.signature()
+    known = (host.status, host.clock_skew_s, _held(outcome.alerts.values()))
+
+    def remember() -> None:
+        _signatures[host_id], _hosts[host_id] = signature, known
+
+    transaction.on_commit(remember)
+    return outcome
+
+
+def _run(
+    host: Host, facts: dict, rows: dict, silenced: bool, now: datetime, config: Config
+) -> tuple[Observation, Outcome]:
+    observation = _observe(host, facts, now, config, _held(rows.values()))
+    previous = {key: _state(row) for key, row in rows.items()}
+    return observation, evaluate(previous, observation, silenced, now, config)
+
+
+def _observe(
+    host: Host, facts: dict, now: datetime, config: Config, held: frozenset
+) -> Observation:
+    return observe(
+        host.status,
+        host.last_seen_at,
+        host.clock_skew_s,
+        facts,
+        now,
+        Thresholds.from_settings(),
+        config.hysteresis_pct,
+        held,
+    )
+
+
+def _held(alerts) -> frozenset:
+    """Keys of the pending or firing percentage alerts (hysteresis applies to them)."""
+    return frozenset(
+        (a.rule, a.subject)
+        for a in alerts
+        if a.state in (PENDING, FIRING) and a.rule in HYSTERESIS_RULES
+    )
+
+
+def on_facts_changed(
+    sender, host_id: int, facts: dict, now: datetime, clock_skew_s: float | None, **kwargs
+) -> None:
+    """metrics.signals.facts_changed, inside ingest's transaction.
+
+    Costs no query when what holds is what held at the host's last evaluation in this process:
+    the host's status and skew are those that evaluation read (a stale copy only makes the
+    signatures differ, and the evaluation then reads the real row).
+    """
+    if not settings.PROXMON_ALERTS:
+        return
+    known = _hosts.get(host_id)
+    if known is not None:
+        status, skew, held = known
+        skew = skew if clock_skew_s is None else clock_skew_s
+        observation = observe(
+            status,
+            now,
+            skew,
+            facts,
+            now,
+            Thresholds.from_settings(),
+            settings.PROXMON_ALERT_HYSTERESIS_PCT,
+            held,
+        )
+        if observation.signature() == known_signature(host_id):
+            return
+    try:
+        with transaction.atomic():  # a savepoint: an alert bug never costs the sample
+            evaluate_host(host_id, now, facts)
+    except Exception:
+        log.exception("evaluating the alerts of host %s failed; the sweep tries again", host_id)
+
+
+def known_signature(host_id: int) -> tuple | None:
+    return _signatures.get(host_id)
+
+
+def sweep(now: datetime | None = None) -> int:
+    """Evaluate every host that ever connected; returns how many.
+
+    Read in bulk (SWEEP_CHUNK hosts per query); a host is evaluated again, in a transaction of
+    its own, only if something is to be written. Most rounds change nothing, and on SQLite a
+    transaction per host would take the write lock a thousand times every
+    PROXMON_ALERT_SWEEP_S for nothing.
+    """
+    now = now or timezone.now()
+    config = Config.from_settings()
+    ids = list(
+        Host.objects.exclude(status=Host.Status.NEVER_CONNECTED).values_list("id", flat=True)
+    )
+    for start in range(0, len(ids), SWEEP_CHUNK):
+        chunk = ids[start : start + SWEEP_CHUNK]
+        facts = dict(HostSummary.objects.filter(host_id__in=chunk).values_list("host_id", "facts"))
+        rows: dict[int, dict] = {host_id: {} for host_id in chunk}
+        for alert in Alert.objects.filter(host_id__in=chunk):
+            rows[alert.host_id][(alert.rule, alert.subject)] = alert
+        silenced = set(
+            Silence.objects.active(now).filter(host_id__in=chunk).values_list("host_id", flat=True)
+        )
+        for host in Host.objects.filter(pk__in=chunk).only(*HOST_FIELDS):
+            try:
+                _, outcome = _run(
+                    host, facts.get(host.pk) or {}, rows[host.pk], host.pk in silenced, now, config
+                )
+                if outcome.changed or outcome.changes or outcome.items:
+                    with transaction.atomic():
+                        evaluate_host(host.pk, now)
+            except Exception:
+                log.exception("evaluating the alerts of host %s failed", host.pk)
+    return len(ids)
+
+
+def prune(now: datetime | None = None) -> int:
+    """Forget transitions, resolved alerts and delivered messages past the history window."""
+    before = (now or timezone.now()) - timedelta(days=settings.PROXMON_ALERT_HISTORY_DAYS)
+    deleted = Transition.objects.filter(at__lt=before).delete()[0]
+    deleted += Alert.objects.filter(state=Alert.State.RESOLVED, resolved_at__lt=before).delete()[0]
+    deleted += Delivery.objects.filter(
+        state=Delivery.State.DELIVERED, delivered_at__lt=before
+    ).delete()[0]
+    return deleted
+
+
+def _state(row: Alert) -> AlertState:
+    return AlertState(
+        rule=row.rule,
+        subject=row.subject,
+        changes=[parse_time(at, "changes") for at in row.changes],
+        **{name: getattr(row, name) for name in STATE_FIELDS},
+    )
+
+
+def _write(host: Host, rows: dict, outcome: Outcome, now: datetime) -> None:
+    for key in outcome.changed:
+        state = outcome.alerts[key]
+        values = {name: getattr(state, name) for name in STATE_FIELDS}
+        values["changes"] = [rfc3339(at) for at in state.changes]
+        values["updated_at"] = now
+        row = rows.get(key)
+        if row is None:
+            rows[key] = Alert.objects.create(host_id=host.pk, rule=key[0], subject=key[1], **values)
+        else:
+            Alert.objects.filter(pk=row.pk).update(**values)
+    Transition.objects.bulk_create(
+        Transition(
+            alert_id=rows[change.alert.key].pk,
+            host_id=host.pk,
+            at=now,
+            kind=change.kind,
+            state=change.alert.state,
+            level=change.alert.level,
+            text=change.alert.text[:255],
+        )
+        for change in outcome.changes
+    )
+    if outcome.items:
+        _queue(host, outcome, now)
+
+
+def _queue(host: Host, outcome: Outcome, now: datetime) -> None:
+    link = f"{settings.PROXMON_PUBLIC_URL}/hosts/{host.name}/"
+    deliveries = []
+    for channel in Channel.objects.filter(enabled=True):
+        items = messages.for_channel(outcome.items, channel.min_level)
+        if items and channel.wants(host.tag_list):
+            title, body = messages.compose(host.name, items, now, link)
+            deliveries.append(
+                Delivery(
+                    channel=channel,
+                    host_id=host.pk,
+                    title=title,
+                    body=body,
+                    created_at=now,
+                    next_attempt_at=now,
+                )
+            )
+    Delivery.objects.bulk_create(deliveries)
+    if deliveries:
+        from alerts import background
+
+        transaction.on_commit(background.wake)
