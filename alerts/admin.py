@@ -22,9 +22,19 @@ class ChannelForm(forms.ModelForm):
         "saved; leave empty to keep the current one.",
     )
 
+    signing_secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Webhooks (json://, form://, xml://): each body is signed with HMAC-SHA256 "
+        "in the header X-Proxmon-Signature. Leave empty to keep the current one.",
+    )
+
     class Meta:
         model = Channel
-        fields = ["name", "url", "min_level", "tags", "enabled"]
+        fields = ["name", "url", "min_level", "tags", "enabled", "signing_secret"]
+
+    def clean_signing_secret(self) -> str:
+        return self.cleaned_data.get("signing_secret") or self.instance.signing_secret
 
     def clean_url(self) -> str:
         url = self.cleaned_data.get("url", "").strip()
@@ -44,7 +54,7 @@ class ChannelAdmin(admin.ModelAdmin):
     actions = ["send_test"]
 
     def get_fields(self, request, obj=None):
-        fields = ["name", "url", "min_level", "tags", "enabled"]
+        fields = ["name", "url", "min_level", "tags", "enabled", "signing_secret"]
         return (
             fields
             if obj is None

@@ -50,12 +50,13 @@ class Worker:
 
     def run(self) -> None:
         while not self.stop_event.is_set():
+            # The connection is kept between rounds (two a second; opening one on SQLite runs
+            # its PRAGMAs) and renewed after CONN_MAX_AGE or an error.
             try:
                 close_old_connections()
                 self.round()
             except Exception:
                 log.exception("alert round failed; trying again")
-            finally:
                 connection.close()
             self.wake_event.wait(settings.PROXMON_ALERT_POLL_S)
             self.wake_event.clear()

@@ -138,17 +138,13 @@ def on_facts_changed(
             settings.PROXMON_ALERT_HYSTERESIS_PCT,
             held,
         )
-        if observation.signature() == known_signature(host_id):
+        if observation.signature() == _signatures.get(host_id):
             return
     try:
         with transaction.atomic():  # a savepoint: an alert bug never costs the sample
             evaluate_host(host_id, now, facts)
     except Exception:
         log.exception("evaluating the alerts of host %s failed; the sweep tries again", host_id)
-
-
-def known_signature(host_id: int) -> tuple | None:
-    return _signatures.get(host_id)
 
 
 def sweep(now: datetime | None = None) -> int:

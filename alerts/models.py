@@ -118,6 +118,8 @@ class Channel(models.Model):
         help_text="Only hosts with one of these tags; empty: all hosts.",
     )
     enabled = models.BooleanField(default=True)
+    # Optional: webhook requests carry X-Proxmon-Signature, an HMAC-SHA256 of the body with it.
+    signing_secret = models.CharField(max_length=255, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     last_ok_at = models.DateTimeField(null=True, blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)

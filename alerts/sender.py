@@ -23,6 +23,8 @@ Apprise said) has every part of the URL that the masked form does not show cut o
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import logging
 import re
 import threading
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 CLAIM_S = 120
 ANSWER_CHARS = 500
 RETRY_AFTER_MAX_S = 86400
+SIGNATURE_HEADER = "X-Proxmon-Signature"
 
 
 @dataclass
@@ -93,7 +96,9 @@ def attempt(channel: Channel, delivery_id: int, next_attempt_at: datetime) -> bo
     if not claimed:
         return False  # another sender has it
     delivery = Delivery.objects.get(pk=delivery_id)
-    result = notify(channel.url, delivery.title, delivery.body, str(delivery.key))
+    result = notify(
+        channel.url, delivery.title, delivery.body, str(delivery.key), channel.signing_secret
+    )
     done = timezone.now()
     with transaction.atomic():
         if result.ok:
@@ -134,8 +139,12 @@ def backoff(attempts: int, retry_after_s: float | None = None) -> float:
     return wait
 
 
-def notify(url: str, title: str, body: str, key: str) -> Result:
-    """Send one message to one Apprise URL; what happened, in words without the URL's secrets."""
+def notify(url: str, title: str, body: str, key: str, secret: str = "") -> Result:
+    """Send one message to one Apprise URL; what happened, in words without the URL's secrets.
+
+    With a `secret`, every HTTP request of the send carries `X-Proxmon-Signature:
+    sha256=<hex HMAC-SHA256 of the exact body with the secret>`, for receivers that check it.
+    """
     import apprise
 
     plugin = apprise.Apprise.instantiate(url)
@@ -143,7 +152,7 @@ def notify(url: str, title: str, body: str, key: str) -> Result:
         return Result(False, "Apprise does not understand this URL")
     if isinstance(getattr(plugin, "headers", None), dict):
         plugin.headers["Idempotency-Key"] = key
-    with _apprise_log() as lines, _responses() as responses:
+    with _apprise_log() as lines, _responses(secret) as responses:
         try:
             ok = bool(plugin.notify(title=title, body=body))
         except Exception as exc:  # a plugin bug must not stop the sender
@@ -212,11 +221,12 @@ _patched = False
 
 
 @contextlib.contextmanager
-def _responses():
+def _responses(secret: str = ""):
     """The (status, headers) of HTTP responses requests received in this thread meanwhile.
 
     Apprise returns only True or False; Retry-After is in the response, which requests hands
-    to Session.send's caller. Outside this context the wrapper only passes responses on.
+    to Session.send's caller, and the exact body to sign is in the prepared request it is
+    given. Outside this context the wrapper only passes requests and responses on.
     """
     global _patched
     import requests
@@ -226,6 +236,12 @@ def _responses():
             original = requests.Session.send
 
             def send(self, request, **kwargs):
+                key = getattr(_local, "secret", "")
+                if key and getattr(_local, "responses", None) is not None:
+                    body = request.body or b""
+                    body = body.encode() if isinstance(body, str) else body
+                    digest = hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+                    request.headers[SIGNATURE_HEADER] = f"sha256={digest}"
                 response = original(self, request, **kwargs)
                 seen = getattr(_local, "responses", None)
                 if seen is not None:
@@ -234,8 +250,8 @@ def _responses():
 
             requests.Session.send = send
             _patched = True
-    _local.responses = []
+    _local.responses, _local.secret = [], secret
     try:
         yield _local.responses
     finally:
-        _local.responses = None
+        _local.responses, _local.secret = None, ""

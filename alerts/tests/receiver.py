@@ -32,6 +32,7 @@ class Receiver:
                             "path": self.path,
                             "headers": dict(self.headers),
                             "json": json.loads(body or b"null"),
+                            "body": body,
                         }
                     )
                     status = receiver.statuses.pop(0) if receiver.statuses else 200

@@ -30,8 +30,11 @@ def test_add_channel_saves_url_level_and_tags_and_prints_the_url_masked(receiver
     assert out == f"Added channel ops: json://127.0.0.1:{receiver.port}/… (critical and worse)"
     channel = Channel.objects.get(name="ops")
     assert (channel.url, channel.min_level, channel.tag_list) == (url, "critical", ["prod", "ceph"])
-    assert run("add_channel", "ops", url).startswith("Replaced channel ops")
+    assert run("add_channel", "ops", url, "--signing-secret", "k").startswith(
+        "Replaced channel ops"
+    )
     assert Channel.objects.count() == 1
+    assert Channel.objects.get().signing_secret == "k"
 
 
 @pytest.mark.parametrize(

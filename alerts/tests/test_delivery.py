@@ -225,3 +225,18 @@ def test_silenced_host_sends_nothing_and_its_alerts_still_fire(host, channel):
     evaluate(pve7)
     assert Alert.objects.get(rule="pool_health").state == "firing"
     assert not Delivery.objects.exists()
+
+
+def test_webhook_with_a_signing_secret_carries_the_hmac_of_its_exact_body(host, channel):
+    import hashlib
+    import hmac
+
+    ops = channel(signing_secret="shared-s3cret")
+    plain = channel("plain")
+    evaluate(host("pve7", health="DEGRADED"))
+    sender.send_channel(ops.pk)
+    sender.send_channel(plain.pk)
+    (signed,) = ops.receiver.requests
+    expected = hmac.new(b"shared-s3cret", signed["body"], hashlib.sha256).hexdigest()
+    assert signed["headers"]["X-Proxmon-Signature"] == f"sha256={expected}"
+    assert "X-Proxmon-Signature" not in plain.receiver.requests[0]["headers"]

@@ -156,3 +156,22 @@ async def test_server_pings_the_heartbeat_url(live_server_factory, receivers):
     live_server_factory(PROXMON_HEARTBEAT_URL=url, PROXMON_HEARTBEAT_EVERY_S="1", **FAST).start()
     pings = receiver.wait_for(2)
     assert [p["path"] for p in pings[:2]] == ["/ping/abc-token"] * 2
+
+
+async def test_agent_gone_past_the_offline_delay_pages_offline_and_back_resolves(
+    live_server_factory, receivers
+):
+    server = live_server_factory(PROXMON_ALERT_OFFLINE_DELAY_S="1", **FAST).start()
+    receiver = receivers()
+    server.manage("add_channel", "ops", receiver.url())
+    token = server.add_host("pve1")
+    ws = await join(server, "pve1", token)
+    await send(ws, 1)
+    await ws.close()
+    (offline,) = receiver.wait_for(1)
+    assert offline["json"]["message"].startswith("[critical] pve1: offline since ")
+    ws = await join(server, "pve1", token)
+    await send(ws, 2)
+    requests = receiver.wait_for(2)
+    assert requests[1]["json"]["message"].startswith("[resolved] pve1: offline, since ")
+    await ws.close()

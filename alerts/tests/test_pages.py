@@ -150,12 +150,18 @@ def test_channel_admin_never_shows_the_url_and_keeps_it_when_left_empty(browser,
         html = browser.get(page).content.decode()
         assert "t0ken-in-path" not in html
         assert f"json://127.0.0.1:{receiver.port}/…" in html
+    Channel.objects.update(signing_secret="hmac-k3y")
     browser.post(
         f"/admin/alerts/channel/{channel.pk}/change/",
         {"name": "ops", "url": "", "min_level": "critical", "tags": "prod", "enabled": "on"},
     )
     channel.refresh_from_db()
     assert (channel.url, channel.min_level, channel.tags) == (url, "critical", "prod")
+    assert channel.signing_secret == "hmac-k3y"
+    assert (
+        "hmac-k3y"
+        not in browser.get(f"/admin/alerts/channel/{channel.pk}/change/").content.decode()
+    )
     bad = browser.post(
         "/admin/alerts/channel/add/",
         {"name": "x", "url": "nonsense://", "min_level": "warning", "enabled": "on"},

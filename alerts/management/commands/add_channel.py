@@ -14,10 +14,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--tag", action="append", default=[], help="only hosts with this tag (repeatable)"
         )
+        parser.add_argument(
+            "--signing-secret",
+            default="",
+            help="webhooks: sign each body with HMAC-SHA256 (header X-Proxmon-Signature)",
+        )
 
-    def handle(self, name: str, url: str, min_level: str, tag: list[str], **options) -> str:
+    def handle(
+        self, name: str, url: str, min_level: str, tag: list[str], signing_secret: str, **options
+    ) -> str:
         channel = Channel.objects.filter(name=name).first() or Channel(name=name)
         channel.url, channel.min_level = url.strip(), min_level
+        channel.signing_secret = signing_secret
         channel.tags = " ".join(t.lower() for t in tag)
         try:
             channel.full_clean(validate_unique=False)
