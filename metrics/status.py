@@ -27,8 +27,10 @@ scrub older than `scrub_max_age_days` ("rpool last scrubbed 40 days ago") or nev
 never scrubbed", not while a scrub runs, and not when the last scrub is unknown); a snapshotted
 dataset whose newest snapshot is older than `snapshot_newest_max_age_days` or whose oldest is
 older than `snapshot_oldest_max_age_days` (one reason per rule, naming the worst dataset); pending
-updates ("12 updates pending"); an enabled storage that is inactive ("nfs-backup inactive") or
-at or above `storage_full_pct` full (disabled storages are ignored); |clock skew| above
+updates ("12 updates pending"); an enabled storage that is inactive ("storage nfs-backup
+inactive") or at or above `storage_full_pct` full ("storage tank 92 % full": a zfspool storage
+is often named like its pool, and the pool's own reason must not read the same; disabled
+storages are ignored); |clock skew| above
 `clock_skew_s` ("clock 75 s behind" / "ahead"); a source failing in the latest sample of any
 tier ("zfs_pools failing: <reason>", cut to 80 characters); the newest fast sample received more
 than `stale_after_s` ago ("no data for 5 min").
@@ -272,10 +274,10 @@ def _storage(storage: dict, t: Thresholds) -> list[Reason]:
         return []
     name = storage["storage"]
     if not storage.get("active"):
-        return [Reason(WARNING, f"{name} inactive", "storage_inactive", name)]
+        return [Reason(WARNING, f"storage {name} inactive", "storage_inactive", name)]
     if storage_fill_level(storage, t) != OK:
         used = _percent(storage["used"], storage["total"])
-        return [Reason(WARNING, f"{name} {int(used)} % full", "storage_full", name)]
+        return [Reason(WARNING, f"storage {name} {int(used)} % full", "storage_full", name)]
     return []
 
 

@@ -153,7 +153,7 @@ def test_scenarios_show_what_the_readme_promises(samples):
         elif host.scenario == "full":
             # the pool, then the storages on it (Proxmox sees them as full as the pool)
             assert result.level == CRITICAL and texts[0] == "tank 92 % full", texts
-            assert texts[1:] == ["tank 92 % full", "backup 92 % full"], texts
+            assert texts[1:] == ["storage tank 92 % full", "storage backup 92 % full"], texts
         elif host.scenario == "stale-snapshots":
             assert result.level == WARNING and len(texts) == 1, texts
             assert "snapshot" in texts[0] and "12 days" in texts[0], texts
