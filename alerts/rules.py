@@ -15,6 +15,7 @@ from datetime import datetime
 from django.conf import settings
 
 from metrics.status import CRITICAL, WARNING, Thresholds, evaluate
+from metrics.text import visible
 
 OFFLINE = "offline"
 # Every rule, the way it is named in settings (PROXMON_ALERT_<RULE>_DELAY_S) and docs/alerts.md.
@@ -124,7 +125,9 @@ def observe(
         return Observation({(OFFLINE, ""): finding}, unknown=everything_but_offline, offline=True)
     verdict = evaluate(status, last_seen_at, clock_skew_s, facts, now, thresholds)
     present = {
-        (r.rule, r.subject): Finding(r.level, r.text, detail=_detail(r.rule, r.subject, facts))
+        (r.rule, r.subject): Finding(
+            r.level, visible(r.text), detail=_detail(r.rule, r.subject, facts)
+        )
         for r in verdict.reasons
         if r.level in (WARNING, CRITICAL) and r.rule
     }
@@ -137,7 +140,7 @@ def observe(
             storage_full_pct=thresholds.storage_full_pct - hysteresis_pct,
         )
         lingering = {
-            (r.rule, r.subject): Finding(r.level, r.text)
+            (r.rule, r.subject): Finding(r.level, visible(r.text))
             for r in evaluate(status, last_seen_at, clock_skew_s, facts, now, lowered).reasons
             if r.rule in HYSTERESIS_RULES and (held is None or (r.rule, r.subject) in held)
         }

@@ -79,10 +79,18 @@ def _numbers(parts: list[str], card) -> None:
         parts.append("</p>")
 
 
+# A bell drawn, not an emoji: a browser without a colour emoji font showed an empty box.
+BELL = (
+    '<svg class="bell-icon" viewBox="0 0 16 16" width="12" height="12" aria-hidden="true">'
+    '<path fill="currentColor" d="M8 1.5a4.5 4.5 0 0 0-4.5 4.5v3L2 11.5v1h12v-1L12.5 9V6'
+    'A4.5 4.5 0 0 0 8 1.5zM6.3 13.5a1.8 1.8 0 0 0 3.4 0z"/></svg>'
+)
+
+
 def _bell(firing: int) -> str:
     """The mark of a host with alerts firing (set on the card by the overview view)."""
     if not firing:
         return ""
     noun = "alert" if firing == 1 else "alerts"
     words = f"{firing} {noun} firing"
-    return f'<span class="bell" title="{words}" aria-label="{words}">🔔{firing}</span>'
+    return f'<span class="bell" title="{words}" aria-label="{words}">{BELL}{firing}</span>'

@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from alerts import sender
-from alerts.models import Alert, Channel, Silence, Transition
+from alerts.models import Alert, Channel, Delivery, Silence, Transition
 from alerts.tests.conftest import evaluate
 
 pytestmark = pytest.mark.django_db
@@ -186,3 +186,12 @@ def test_host_tags_from_the_admin(browser, host):
     pve7 = host("pve7")
     page = browser.get(f"/admin/hosts/host/{pve7.pk}/change/").content.decode()
     assert 'name="tags"' in page
+
+
+def test_alert_text_drops_control_and_bidi_characters_of_agent_names(host, channel):
+    channel()
+    pve7 = host("pve7", health="DEGRADED", pool="ta\u202enk\u0007")
+    evaluate(pve7)
+    alert = Alert.objects.get(host=pve7, rule="pool_health")
+    assert alert.text == "tank DEGRADED"
+    assert Delivery.objects.get().title == "pve7: tank DEGRADED"

@@ -11,29 +11,20 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from metrics.text import visible
+
 register = template.Library()
 
 UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 NBSP = "\u00a0"
 
-# Characters an agent's names must not bring to a page: C0 and C1 controls (NUL, escape
-# sequences) and the bidi controls that reorder what follows them, so that "evil\u202egpj.exe"
-# reads "evilexe.jpg" (overrides and embeddings U+202A-E, isolates U+2066-9, and the marks).
-# Line breaks and tabs become spaces.
-_HIDDEN: dict[int, str | None] = dict.fromkeys(
-    [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F]
-    + [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
-)
-_HIDDEN.update({ord(c): " " for c in "\t\n\r\v\f"})
 _UNIT_AFTER_NUMBER = re.compile(r"(\d) (?=%|s\b|min\b|h\b|days?\b)")
 
 
 @register.filter(is_safe=True)
 def clean(value) -> str:
     """An agent's text as a page shows it: without control and bidi control characters."""
-    if value is None:
-        return ""
-    return str(value).translate(_HIDDEN)
+    return visible(value)
 
 
 @register.filter

@@ -228,7 +228,12 @@ CASES = [
     ("12 updates pending", [system(pending_updates=12)], "warning", ["12 updates pending"]),
     ("1 update pending", [system(pending_updates=1)], "warning", ["1 update pending"]),
     ("updates unknown", [system(pending_updates=None)], "ok", []),
-    ("storage 95 % full", [storage(used=9500, total=10000)], "warning", ["storage local-zfs 95 % full"]),
+    (
+        "storage 95 % full",
+        [storage(used=9500, total=10000)],
+        "warning",
+        ["storage local-zfs 95 % full"],
+    ),
     (
         "storage exactly 90 % full",
         [storage(used=9000, total=10000)],
