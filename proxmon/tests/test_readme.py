@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 import websockets
 
+from alerts.tests.receiver import Receiver
 from liveserver import free_port
 
 pytestmark = pytest.mark.e2e
@@ -187,7 +188,25 @@ async def join(port: int, host: str, token: str) -> dict:
         return json.loads(await asyncio.wait_for(agent.recv(), 10))
 
 
-def walk_management_command(copy: Path, command: str, env: dict[str, str]) -> str:
+# The README's placeholders, as an operator would fill them in (brackets: optional arguments).
+PLACEHOLDERS = (
+    ("[--min-level warning|critical]", "--min-level critical"),
+    ("[--tag TAG]", "--tag prod"),
+    ("TAG...", "prod ceph"),
+    ("NAME", "pve2"),
+    ("CHANNEL", "ops"),
+    ("TEXT", "'kernel update'"),
+)
+
+
+def fill(command: str, url: str) -> str:
+    for placeholder, value in PLACEHOLDERS:
+        command = command.replace(placeholder, value)
+    command = re.sub(r"\bURL\b", url, command)
+    return re.sub(r"(--minutes) N\b", r"\1 30", command)
+
+
+def walk_management_command(copy: Path, command: str, env: dict[str, str], url: str) -> str:
     """Run one line of the README's management block with its placeholders filled in."""
     name = command[len(MANAGE) :].split()[0]
     if name == "serve":  # the server: until it answers, on a port of its own
@@ -201,7 +220,7 @@ def walk_management_command(copy: Path, command: str, env: dict[str, str]) -> st
         return ""
     if name == "changepassword":  # reads the new password twice from the terminal
         return terminal(copy, command, env, ["a-new-Passphrase-42"] * 2)
-    variants = [command.replace("NAME", "pve2")]
+    variants = [fill(command, url)]
     if "[--older-than HOURS]" in command:
         variants = [command.replace(" [--older-than HOURS]", p) for p in ("", " --older-than 24")]
     output = ""
@@ -244,6 +263,7 @@ def test_readme_commands_in_order(fresh_copy: Path):
     port = free_port()
     env = operator_env(PROXMON_PORT=str(port))
     server = Background(fresh_copy, "scripts/run", env)
+    receiver = Receiver()  # for the channel the management block adds
     try:
         server.wait_for(lambda: healthy(port), 180, "scripts/run serves /healthz")
         assert "password" in server.output()  # the generated admin password, shown once
@@ -260,10 +280,11 @@ def test_readme_commands_in_order(fresh_copy: Path):
         said = {}
         for command in management_block():
             name = command[len(MANAGE) :].split()[0]
-            said[name] = walk_management_command(fresh_copy, command, shell)
-        assert {"add_host", "revoke_token", "delete_host", "changepassword"} <= set(said)
+            said[name] = walk_management_command(fresh_copy, command, shell, receiver.url())
+        assert {"add_host", "revoke_token", "delete_host", "changepassword", "silence"} <= set(said)
         assert "Password changed successfully" in said["changepassword"]
         assert "exists already" in said["ensure_admin"]
+        assert receiver.requests[0]["json"]["title"] == "proxmon: test message"  # notify_test
 
         # "Bad input exits with status 1 and says why."
         unknown = run(fresh_copy, f"{MANAGE}revoke_token no-such-host", shell)
@@ -273,6 +294,7 @@ def test_readme_commands_in_order(fresh_copy: Path):
         assert usage.returncode == 1 and "Traceback" not in usage.stderr
     finally:
         server.stop()
+        receiver.close()
 
     # "Deploying": the production settings check, as written there (a real key instead of ...).
     key = "k" * 20 + "-production-key-with-enough-entropy-0123456789"
