@@ -50,15 +50,20 @@ async def join(url: str, name: str, token: str):
     return ws
 
 
-async def main(hosts: int, rounds: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+def serve_hosts(hosts: int) -> tuple[LiveServer, list[list[str]]]:
+    """A started server (production bcrypt cost) with `hosts` registered: [name, token] each."""
     workdir = Path(tempfile.mkdtemp(prefix="proxmon-bench-"))
     server = LiveServer(workdir, PROXMON_TOKEN_BCRYPT_ROUNDS="5", PROXMON_LOG_LEVEL="WARNING")
     tokens_path = workdir / "tokens"
     server.manage("shell", "-c", MAKE_HOSTS.format(n=hosts, path=str(tokens_path)))
     agents = [line.split() for line in tokens_path.read_text().splitlines()]
-    server.start()
+    return server.start(), agents
+
+
+async def main(hosts: int, rounds: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    server, agents = serve_hosts(hosts)
     try:
         single = []
         for name, token in agents[:rounds]:

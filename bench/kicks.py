@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.joins import MAKE_HOSTS, join  # noqa: E402
+from bench.joins import join, serve_hosts  # noqa: E402
 from liveserver import LiveServer  # noqa: E402
 
 
@@ -58,12 +57,7 @@ def revoke(server: LiveServer, name: str) -> None:
 
 
 async def main(hosts: int, revocations: int) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="proxmon-bench-"))
-    server = LiveServer(workdir, PROXMON_TOKEN_BCRYPT_ROUNDS="5", PROXMON_LOG_LEVEL="WARNING")
-    tokens_path = workdir / "tokens"
-    server.manage("shell", "-c", MAKE_HOSTS.format(n=hosts, path=str(tokens_path)))
-    agents = [line.split() for line in tokens_path.read_text().splitlines()]
-    server.start()
+    server, agents = serve_hosts(hosts)
     try:
         sockets = await asyncio.gather(*(join(server.url, n, t) for n, t in agents))
         delays, codes = [], set()
