@@ -111,6 +111,16 @@ def test_host_page_lists_its_alerts(browser, host):
     html = browser.get("/hosts/pve7/").content.decode()
     section = html.split('class="host-alerts"')[1]
     assert "firing</span> tank DEGRADED" in section and "Acknowledge" in section
+    assert 'silenced</span> (no messages)' not in section
+
+
+def test_host_page_marks_its_alerts_silenced_while_the_host_is(browser, host):
+    pve7 = host("pve7", health="DEGRADED")
+    Silence.objects.create(host=pve7, until=timezone.now() + timedelta(hours=1), reason="reboot")
+    evaluate(pve7)
+    section = browser.get("/hosts/pve7/").content.decode().split('class="host-alerts"')[1]
+    alert = section.split('<ul class="host-alert-list">')[1]
+    assert "tank DEGRADED" in alert and 'silenced</span> (no messages)' in alert
 
 
 def test_overview_marks_hosts_with_firing_alerts_and_filters_by_tag(browser, host):
