@@ -111,7 +111,7 @@ def test_host_page_lists_its_alerts(browser, host):
     html = browser.get("/hosts/pve7/").content.decode()
     section = html.split('class="host-alerts"')[1]
     assert "firing</span> tank DEGRADED" in section and "Acknowledge" in section
-    assert 'silenced</span> (no messages)' not in section
+    assert "silenced</span> (no messages)" not in section
 
 
 def test_host_page_marks_its_alerts_silenced_while_the_host_is(browser, host):
@@ -120,7 +120,7 @@ def test_host_page_marks_its_alerts_silenced_while_the_host_is(browser, host):
     evaluate(pve7)
     section = browser.get("/hosts/pve7/").content.decode().split('class="host-alerts"')[1]
     alert = section.split('<ul class="host-alert-list">')[1]
-    assert "tank DEGRADED" in alert and 'silenced</span> (no messages)' in alert
+    assert "tank DEGRADED" in alert and "silenced</span> (no messages)" in alert
 
 
 def test_overview_marks_hosts_with_firing_alerts_and_filters_by_tag(browser, host):
