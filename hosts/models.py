@@ -71,6 +71,10 @@ def dummy_hash(rounds: int) -> str:
 
 
 class HostQuerySet(models.QuerySet["Host"]):
+    def named(self, name: str) -> Host | None:
+        """The host of this name as an operator types it (any case, stray spaces), or None."""
+        return self.filter(name=name.strip().lower()).first()
+
     def authenticate(self, name: str, token: str) -> Host | None:
         """The host with this name if the token is its current one; None otherwise.
 

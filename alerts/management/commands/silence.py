@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--reason", default="", help="shown on the pages")
 
     def handle(self, host: str, minutes: int, reason: str, **options) -> str:
-        target = Host.objects.filter(name=host.lower()).first()
+        target = Host.objects.named(host)
         if target is None:
             raise CommandError(f"No host named {host!r}.")
         if not 1 <= minutes <= 525600:

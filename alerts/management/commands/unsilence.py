@@ -12,7 +12,7 @@ class Command(BaseCommand):
         parser.add_argument("host", help="the host's name")
 
     def handle(self, host: str, **options) -> str:
-        target = Host.objects.filter(name=host.lower()).first()
+        target = Host.objects.named(host)
         if target is None:
             raise CommandError(f"No host named {host!r}.")
         ended = Silence.objects.active().filter(host=target).update(until=timezone.now())

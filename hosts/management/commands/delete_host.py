@@ -13,7 +13,7 @@ class Command(BaseCommand):
         parser.add_argument("name", help="the host's name")
 
     def handle(self, name: str, **options) -> str:
-        host = Host.objects.filter(name=name.strip().lower()).first()
+        host = Host.objects.named(name)
         if host is None:
             raise CommandError(f"No host named {name!r}.")
         total, _ = host.delete()

@@ -12,7 +12,7 @@ class Command(BaseCommand):
         parser.add_argument("tags", nargs="*", help="e.g. prod ceph-a")
 
     def handle(self, host: str, tags: list[str], **options) -> str:
-        target = Host.objects.filter(name=host.lower()).first()
+        target = Host.objects.named(host)
         if target is None:
             raise CommandError(f"No host named {host!r}.")
         tags = list(dict.fromkeys(t.lower() for t in tags))
