@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from hosts import onboarding
+from hosts import downloads, onboarding
 from hosts.models import Host
 
 
@@ -134,13 +134,16 @@ class HostAdmin(admin.ModelAdmin):
             # no PROXMON_PUBLIC_URL: the address is this browser's, which agents may not reach
             "url_guessed": not settings.PROXMON_PUBLIC_URL,
             "agent_url": url,
+            "web_url": onboarding.web_url(request),
+            "binary_sha256": downloads.binary_sha256(),
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "host": host,
             "title": f"{title}: {host.name}",
             "token": token,
-            "agent_config": onboarding.agent_config(url, host.name, token),
-            "install_steps": onboarding.install_steps(url, host.name, token),
+            "install_block": onboarding.install_block(
+                onboarding.web_url(request), url, host.name, token
+            ),
         }
         response = render(request, "admin/hosts/host/token.html", context)
         response["Cache-Control"] = "no-store"

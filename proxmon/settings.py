@@ -249,6 +249,11 @@ PROXMON_BACKGROUND = env.boolean("PROXMON_BACKGROUND", True)
 # Public URL of this server as agents reach it (https://monitor.example.com); used in the
 # install steps. Empty: derived from the request. Checked at start (proxmon/checks.py).
 PROXMON_PUBLIC_URL = env.string("PROXMON_PUBLIC_URL").rstrip("/")
+# The agent binary this server hands out at /agent/proxmon-agent for the one-line install
+# (hosts/downloads.py): what scripts/build-agent makes. Missing, that URL answers 404 saying so.
+PROXMON_AGENT_BINARY = Path(
+    env.string("PROXMON_AGENT_BINARY") or BASE_DIR / "dist" / "proxmon-agent"
+).absolute()
 
 # --- status lights (metrics/status.py); DESIGN.md "Status of a host" ---------------------------
 PROXMON_STATUS_POOL_CRITICAL_PCT = env.number("PROXMON_STATUS_POOL_CRITICAL_PCT", 90.0)

@@ -20,4 +20,5 @@ urlpatterns = [
     path("hosts/<str:name>/metrics.json", views.host_metrics, name="host-metrics"),
     path("vms/", views.vms, name="vms"),
     path("alerts/", include("alerts.urls")),
+    path("agent/", include("hosts.urls")),  # public: the one-line install's downloads
 ]

@@ -182,8 +182,9 @@ def test_admin_add_host_shows_token_once_with_install_steps(admin_client):
     assert Host.objects.authenticate("pve7", token) is not None
     page = response.content.decode()
     assert "server_url = &quot;ws://localhost/ws/agent&quot;" in page
-    assert "systemctl enable --now proxmon-agent" in page
-    assert "chmod 0600 /etc/proxmon/agent.toml" in page
+    assert "systemctl restart proxmon-agent" in page
+    assert "sha256sum -c SHA256SUMS" in page
+    assert "install -m 0600 agent.toml &quot;$root/etc/proxmon/agent.toml&quot;" in page
     # the change page afterwards never shows it again
     host = Host.objects.get(name="pve7")
     change = admin_client.get(f"/admin/hosts/host/{host.pk}/change/")

@@ -32,7 +32,7 @@ def test_token_and_install_steps_fit_a_phone_screen(live_server_factory):
         page.wait_for_selector("#token")
         token = page.inner_text("#token").strip()
         assert len(token) == 43
-        for box in ("#token", "#agent-config", "#install-steps"):
+        for box in ("#token", "#install-block"):
             size = page.eval_on_selector(
                 box,
                 "e => ({right: e.getBoundingClientRect().right,"
@@ -40,5 +40,5 @@ def test_token_and_install_steps_fit_a_phone_screen(live_server_factory):
             )
             assert size["right"] <= PHONE["width"], (box, size)
             assert size["scroll"] <= size["client"], (box, size)  # nothing cut off or hidden
-        assert token in page.inner_text("#agent-config").replace("\n", "")
+        assert token in page.inner_text("#install-block").replace("\n", "")
         context.close()
