@@ -9,10 +9,12 @@ has `SOURCE` (its key in the sample's `data`), `TIER` ("fast", "medium" or "slow
 from __future__ import annotations
 
 from agent.collectors import (
+    backups,
     datasets,
     guest_configs,
     guests,
     host,
+    replication,
     storage,
     system,
     zfs_pools,
@@ -27,6 +29,8 @@ COLLECTORS = (
     # medium
     datasets,
     guest_configs,
+    backups,
+    replication,
     # slow
     system,
 )

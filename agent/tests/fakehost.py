@@ -3,8 +3,9 @@
 `build(base, scenario, guests)` writes:
 
     base/root/    what `--root` points at: proc/ (stat, meminfo, loadavg, uptime, hostname,
-                  osrelease), etc/pve/nodes/<node>/{qemu-server,lxc}/<vmid>.conf, and the pid
-                  file plus /proc/<pid>/cmdline of the one running VM with a guest agent
+                  osrelease), etc/pve/nodes/<node>/{qemu-server,lxc}/<vmid>.conf, the pid
+                  file plus /proc/<pid>/cmdline of the one running VM with a guest agent, and
+                  the backup and replication files of fakehost_protection.py
     base/bin/     stand-ins for zpool, zfs, pvesh, pveversion, apt and qm that print the
                   recorded outputs of agent/tests/fixtures/ (see SOURCES.md there) and append
                   their arguments to base/calls.log
@@ -33,6 +34,7 @@ from pathlib import Path
 
 from agent.collectors import datasets, zfs_pools
 from agent.machine import Machine
+from agent.tests import fakehost_protection
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"
@@ -96,7 +98,9 @@ def build(base: Path, scenario: str = "healthy", guests: int = 3, node: str = NO
         folder.mkdir(parents=True, exist_ok=True)
     _proc(host)
     _guest_configs(host)
-    _programs(host)
+    # jobs.cfg, task logs, replication files; the pvesh answers for the backup storages
+    protection = fakehost_protection.build(host.root, host.base, host.node, host.guests)
+    _programs(host, {arguments: _cat(path) for arguments, path in protection.items()})
     return host
 
 
@@ -174,7 +178,7 @@ def _cluster_resources(host: FakeHost) -> Path:
 # --- programs ----------------------------------------------------------------------------------
 
 
-def _programs(host: FakeHost) -> None:
+def _programs(host: FakeHost, more_pvesh: dict[str, str]) -> None:
     pve, zfs, system = FIXTURES / "pve", FIXTURES / "zfs", FIXTURES / "system"
     _script(
         host,
@@ -184,6 +188,7 @@ def _programs(host: FakeHost) -> None:
             f"get /nodes/{host.node}/storage --output-format json": _cat(
                 pve / "api-node-storage-pve9-dir-zfspool-lvmthin.json"
             ),
+            **more_pvesh,
         },
     )
     _script(host, "pveversion", {"": _cat(pve / "pveversion-8.4.14.txt")})

@@ -46,7 +46,7 @@ def test_collectors_are_an_explicit_tuple_covering_every_tier():
     by_tier = {tier: [m.SOURCE for m in COLLECTORS if m.TIER == tier] for tier in TIERS}
     assert by_tier == {
         "fast": ["host", "storage", "zfs_pools", "guests"],
-        "medium": ["datasets", "guest_configs"],
+        "medium": ["datasets", "guest_configs", "backups", "replication"],
         "slow": ["system"],
     }
 
