@@ -25,7 +25,8 @@ from alerts.evaluation import FIRING, PENDING, AlertState, Outcome, evaluate
 from alerts.models import Alert, Channel, Delivery, Silence, Transition
 from alerts.rules import HYSTERESIS_RULES, Config, Observation, observe
 from hosts.models import Host
-from metrics.models import HostSummary
+from metrics.forecast import with_forecast
+from metrics.models import Forecast, HostSummary
 from metrics.schema import parse_time
 from metrics.status import Thresholds
 from metrics.summary import rfc3339
@@ -66,6 +67,8 @@ def evaluate_host(host_id: int, now: datetime | None = None, facts: dict | None 
         return Outcome({}, set(), [], [])
     if facts is None:
         facts = HostSummary.objects.filter(host_id=host_id).values_list("facts", flat=True).first()
+        forecast = Forecast.objects.filter(host_id=host_id).values_list("data", flat=True).first()
+        facts = with_forecast(facts or {}, forecast)
     config = Config.from_settings()
     rows = {(a.rule, a.subject): a for a in Alert.objects.filter(host_id=host_id)}
     silenced = Silence.objects.active(now).filter(host_id=host_id).exists()
@@ -163,6 +166,7 @@ def sweep(now: datetime | None = None) -> int:
     for start in range(0, len(ids), SWEEP_CHUNK):
         chunk = ids[start : start + SWEEP_CHUNK]
         facts = dict(HostSummary.objects.filter(host_id__in=chunk).values_list("host_id", "facts"))
+        forecasts = dict(Forecast.objects.filter(host_id__in=chunk).values_list("host_id", "data"))
         rows: dict[int, dict] = {host_id: {} for host_id in chunk}
         for alert in Alert.objects.filter(host_id__in=chunk):
             rows[alert.host_id][(alert.rule, alert.subject)] = alert
@@ -171,9 +175,8 @@ def sweep(now: datetime | None = None) -> int:
         )
         for host in Host.objects.filter(pk__in=chunk).only(*HOST_FIELDS):
             try:
-                _, outcome = _run(
-                    host, facts.get(host.pk) or {}, rows[host.pk], host.pk in silenced, now, config
-                )
+                known = with_forecast(facts.get(host.pk) or {}, forecasts.get(host.pk))
+                _, outcome = _run(host, known, rows[host.pk], host.pk in silenced, now, config)
                 if outcome.changed or outcome.changes or outcome.items:
                     with transaction.atomic():
                         evaluate_host(host.pk, now)

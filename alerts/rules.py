@@ -32,6 +32,8 @@ RULES = (
     "updates",
     "storage_inactive",
     "storage_full",
+    "pool_full_soon",
+    "storage_full_soon",
     "clock_skew",
     "source_failing",
     "stale",
@@ -49,8 +51,12 @@ SOURCES = {
     "snapshot_newest": ("medium", "datasets"),
     "snapshot_oldest": ("medium", "datasets"),
     "updates": ("slow", "system"),
+    # written hourly by the background job, not by ingest: unknown in ingest's evaluation
+    "pool_full_soon": ("forecast", "pools"),
+    "storage_full_soon": ("forecast", "storage"),
 }
 HYSTERESIS_RULES = ("pool_capacity", "storage_full")
+FORECAST_RULES = frozenset(("pool_full_soon", "storage_full_soon"))
 
 Key = tuple[str, str]  # (rule, subject)
 
@@ -95,11 +101,20 @@ class Observation:
     offline: bool = False
 
     def signature(self) -> tuple:
-        """What decides the evaluation, bar the clock: unchanged means nothing to do at ingest."""
+        """What decides the evaluation, bar the clock: unchanged means nothing to do at ingest.
+
+        Without the forecast rules: ingest never knows them (the sweep evaluates them), and a
+        signature that counted them would differ at every sample after a sweep's evaluation."""
         return (
-            tuple(sorted((key, f.level) for key, f in self.present.items())),
+            tuple(
+                sorted(
+                    (key, f.level)
+                    for key, f in self.present.items()
+                    if key[0] not in FORECAST_RULES
+                )
+            ),
             tuple(sorted(self.lingering)),
-            tuple(sorted(self.unknown)),
+            tuple(sorted(self.unknown - FORECAST_RULES)),
         )
 
 

@@ -23,13 +23,16 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from hosts.models import Host
-from metrics import signals
+from metrics import forecast, rollups, signals
 from metrics.models import Keyframe, Kick, MetricPoint, Sample, ServerProcess
 
 log = logging.getLogger(__name__)
 
 PROCESS_ID = uuid.uuid4()
 HOSTNAME = socket.gethostname()
+
+# trends move slowly: the forecasts are recomputed hourly from the hourly history points
+FORECAST_EVERY_S = 3600.0
 
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
@@ -87,19 +90,36 @@ def release() -> int:
 
 
 def prune(hours: int | None = None, should_stop=None) -> int:
-    """Delete samples and chart points older than the retention window; returns the samples."""
+    """Delete samples and chart points older than the retention window, and history points
+    older than theirs (rollups.prune); returns the samples.
+
+    Samples the rollup pass has not read yet are kept, however old (metrics/rollups.py)."""
+    return prune_counts(hours, should_stop)[0]
+
+
+def prune_counts(hours: int | None = None, should_stop=None) -> tuple[int, int]:
+    """prune(), returning (samples, history points) deleted."""
     hours = settings.PROXMON_RETENTION_HOURS if hours is None else hours
     should_stop = should_stop or _stop.is_set
     before = timezone.now() - timedelta(hours=hours)
     chunk = settings.PROXMON_PRUNE_CHUNK
-    deleted = Sample.objects.prune(before, chunk=chunk, should_stop=should_stop)
+    rollups.roll_up(should_stop=should_stop)  # history first: what is pruned is rolled up
+    deleted = Sample.objects.filter(id__lte=rollups.rolled_up_to()).prune(
+        before, chunk=chunk, should_stop=should_stop
+    )
     MetricPoint.objects.prune(before, chunk=chunk, should_stop=should_stop)
     Keyframe.objects.prune(before, chunk=chunk, should_stop=should_stop)
     # kicks matter for the second it takes every process to poll them (metrics/checks.py)
     Kick.objects.prune(timezone.now() - timedelta(hours=1), chunk=chunk, should_stop=should_stop)
-    if deleted:
-        log.info("pruned %d sample(s) collected before %s", deleted, before.isoformat())
-    return deleted
+    points = rollups.prune(chunk=chunk, should_stop=should_stop)
+    if deleted or points:
+        log.info(
+            "pruned %d sample(s) collected before %s and %d history point(s)",
+            deleted,
+            before.isoformat(),
+            points,
+        )
+    return deleted, points
 
 
 def start() -> None:
@@ -137,15 +157,21 @@ async def ensure_started() -> None:
 
 
 def _loop() -> None:
-    next_prune = 0.0
+    next_prune = next_rollup = next_forecast = 0.0
     while True:
         try:
             close_old_connections()
             heartbeat()
             sweep()
+            if time.monotonic() >= next_rollup:
+                rollups.roll_up(should_stop=_stop.is_set)
+                next_rollup = time.monotonic() + settings.PROXMON_HISTORY_INTERVAL_S
             if time.monotonic() >= next_prune:
                 prune()
                 next_prune = time.monotonic() + settings.PROXMON_PRUNE_INTERVAL_S
+            if time.monotonic() >= next_forecast:
+                forecast.refresh(should_stop=_stop.is_set)
+                next_forecast = time.monotonic() + FORECAST_EVERY_S
         except Exception:
             log.exception("liveness/retention round failed; trying again")
         finally:

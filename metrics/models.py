@@ -277,3 +277,60 @@ class Kick(models.Model):
 
     def __str__(self) -> str:
         return f"kick {self.host_id} at {self.created_at:%Y-%m-%dT%H:%M:%SZ}"
+
+
+class Rollup(models.Model):
+    """A host's history at one resolution: one row per host, step and bucket (metrics.rollups).
+
+    `step` is 300 (5-minute points, kept PROXMON_HISTORY_5M_DAYS) or 3600 (hourly points, kept
+    PROXMON_HISTORY_1H_DAYS); `start` the bucket's first second (epoch seconds, a multiple of
+    step: an integer is a third of a datetime's size in SQLite). `data` holds the host's, pools'
+    and storages' aggregates, `guests` (hourly only) the guests', both as mergeable
+    [count, average, maximum] per value, the format of metrics/rollups.py.
+    """
+
+    # no index of its own: the unique constraint's index starts with the host
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="+", db_index=False)
+    step = models.PositiveIntegerField()
+    start = models.BigIntegerField()
+    data = models.BinaryField()  # orjson
+    guests = models.BinaryField(null=True)  # zstd of orjson; hourly rows only
+
+    class Meta:
+        constraints = [
+            # one row per bucket; its index serves the charts (a host's points of one step
+            # since T) and retention (per host: points of one step before T)
+            models.UniqueConstraint(
+                fields=["host", "step", "start"], name="rollup_once_per_bucket"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host_id} {self.step} s from {self.start}"
+
+
+class RollupState(models.Model):
+    """How far the rollup pass has read the samples (by id), one row (pk 1)."""
+
+    last_id = models.BigIntegerField(default=0)  # every sample with id <= this is rolled up
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"rolled up to sample {self.last_id}"
+
+
+class Forecast(models.Model):
+    """When each pool and storage of a host will be full, from its history (metrics.forecast).
+
+    Written by the background job (hourly), read by the pages and the status rules as
+    facts["forecast"]; kept apart from HostSummary, which ingest rewrites with every sample.
+    """
+
+    host = models.OneToOneField(
+        Host, on_delete=models.CASCADE, primary_key=True, related_name="forecast"
+    )
+    data = models.JSONField(default=dict)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"forecast of {self.host_id}"

@@ -30,7 +30,9 @@ older than `snapshot_oldest_max_age_days` (one reason per rule, naming the worst
 updates ("12 updates pending"); an enabled storage that is inactive ("storage nfs-backup
 inactive") or at or above `storage_full_pct` full ("storage tank 92 % full": a zfspool storage
 is often named like its pool, and the pool's own reason must not read the same; disabled
-storages are ignored); |clock skew| above
+storages are ignored); a pool or enabled storage whose trend of used bytes reaches full within
+`full_within_days` ("tank full in ~12 days", "storage backup full in ~20 days"; the trend is
+metrics/forecast.py's, handed in as facts["forecast"]); |clock skew| above
 `clock_skew_s` ("clock 75 s behind" / "ahead"); a source failing in the latest sample of any
 tier ("zfs_pools failing: <reason>", cut to 80 characters); the newest fast sample received more
 than `stale_after_s` ago ("no data for 5 min").
@@ -55,6 +57,7 @@ from datetime import datetime
 
 from django.conf import settings
 
+from metrics.forecast import days_left, words
 from metrics.schema import parse_time
 
 CRITICAL, WARNING, OFFLINE, OK = "critical", "warning", "offline", "ok"
@@ -78,6 +81,7 @@ class Thresholds:
     storage_full_pct: float = 90
     clock_skew_s: float = 60
     stale_after_s: float = 120  # about three fast intervals of 30 s, plus transit
+    full_within_days: float = 30
 
     @classmethod
     def from_settings(cls) -> Thresholds:
@@ -179,6 +183,7 @@ def _problems(
         reasons += found
     for storage in (fast or {}).get("storage", []):
         reasons += _storage(storage, t)
+    reasons += _full_soon(fast or {}, facts.get("forecast") or {}, now, t)
     reasons += _snapshots((facts.get("medium") or {}).get("datasets", []), now, t)
     system = (facts.get("slow") or {}).get("system") or {}
     updates = system.get("pending_updates") or 0
@@ -279,6 +284,29 @@ def _storage(storage: dict, t: Thresholds) -> list[Reason]:
         used = _percent(storage["used"], storage["total"])
         return [Reason(WARNING, f"storage {name} {int(used)} % full", "storage_full", name)]
     return []
+
+
+def _full_soon(fast: dict, forecast: dict, now: datetime, t: Thresholds) -> list[Reason]:
+    """Pools and enabled storages of the latest sample whose growing trend reaches full
+    within `full_within_days` (facts["forecast"], metrics.forecast; absent at ingest)."""
+    reasons = []
+    kinds = (
+        ("pools", [p["name"] for p in fast.get("pools", [])], "", "pool_full_soon"),
+        (
+            "storage",
+            [s["storage"] for s in fast.get("storage", []) if s.get("enabled")],
+            "storage ",
+            "storage_full_soon",
+        ),
+    )
+    for kind, names, prefix, rule in kinds:
+        trends = forecast.get(kind) or {}
+        for name in names:
+            found = trends.get(name) or {}
+            days = days_left(found.get("full_at"), now) if found.get("state") == "growing" else None
+            if days is not None and days <= t.full_within_days:
+                reasons.append(Reason(WARNING, f"{prefix}{name} {words(days)}", rule, name))
+    return reasons
 
 
 def _snapshots(datasets: list[dict], now: datetime, t: Thresholds) -> list[Reason]:

@@ -256,8 +256,10 @@ PROXMON_AGENT_BINARY = Path(
 ).absolute()
 
 # --- status lights (metrics/status.py); DESIGN.md "Status of a host" ---------------------------
-PROXMON_STATUS_POOL_CRITICAL_PCT = env.number("PROXMON_STATUS_POOL_CRITICAL_PCT", 90.0)
-PROXMON_STATUS_POOL_WARNING_PCT = env.number("PROXMON_STATUS_POOL_WARNING_PCT", 80.0)
+PROXMON_STATUS_POOL_CRITICAL_PCT = env.number(
+    "PROXMON_STATUS_POOL_CRITICAL_PCT", 90.0, maximum=100.0
+)
+PROXMON_STATUS_POOL_WARNING_PCT = env.number("PROXMON_STATUS_POOL_WARNING_PCT", 80.0, maximum=100.0)
 PROXMON_STATUS_SCRUB_MAX_AGE_DAYS = env.number("PROXMON_STATUS_SCRUB_MAX_AGE_DAYS", 35.0)
 PROXMON_STATUS_SNAPSHOT_NEWEST_MAX_AGE_DAYS = env.number(
     "PROXMON_STATUS_SNAPSHOT_NEWEST_MAX_AGE_DAYS", 7.0
@@ -265,9 +267,20 @@ PROXMON_STATUS_SNAPSHOT_NEWEST_MAX_AGE_DAYS = env.number(
 PROXMON_STATUS_SNAPSHOT_OLDEST_MAX_AGE_DAYS = env.number(
     "PROXMON_STATUS_SNAPSHOT_OLDEST_MAX_AGE_DAYS", 90.0
 )
-PROXMON_STATUS_STORAGE_FULL_PCT = env.number("PROXMON_STATUS_STORAGE_FULL_PCT", 90.0)
+PROXMON_STATUS_STORAGE_FULL_PCT = env.number("PROXMON_STATUS_STORAGE_FULL_PCT", 90.0, maximum=100.0)
 PROXMON_STATUS_CLOCK_SKEW_S = env.number("PROXMON_STATUS_CLOCK_SKEW_S", 60.0)
 PROXMON_STATUS_STALE_AFTER_S = env.number("PROXMON_STATUS_STALE_AFTER_S", 120.0)
+# A pool or storage whose trend says it is full within this many days is a warning
+# (metrics/forecast.py); checked to be positive (proxmon/checks.py).
+PROXMON_STATUS_FULL_WITHIN_DAYS = env.number("PROXMON_STATUS_FULL_WITHIN_DAYS", 30.0)
+
+# --- history beyond the raw samples (metrics/rollups.py, docs/history.md) --------------------
+# Days of 5-minute and of hourly points to keep (hourly at least as long as 5-minute: checked).
+PROXMON_HISTORY_5M_DAYS = env.integer("PROXMON_HISTORY_5M_DAYS", 35, minimum=1)
+PROXMON_HISTORY_1H_DAYS = env.integer("PROXMON_HISTORY_1H_DAYS", 400, minimum=1)
+# How often the background thread rolls up new samples; samples per transaction when it does.
+PROXMON_HISTORY_INTERVAL_S = env.number("PROXMON_HISTORY_INTERVAL_S", 300.0, minimum=1.0)
+PROXMON_HISTORY_CHUNK = env.integer("PROXMON_HISTORY_CHUNK", 500, minimum=1)
 
 # --- alerts (alerts/); DESIGN.md "Alerts that page the operator, without noise" ---------------
 # Alerting on or off (off: no evaluation at ingest, no sweep, no sending; for benchmarks).
@@ -292,11 +305,15 @@ PROXMON_ALERT_STORAGE_INACTIVE_DELAY_S = env.number(
     "PROXMON_ALERT_STORAGE_INACTIVE_DELAY_S", _DELAY
 )
 PROXMON_ALERT_STORAGE_FULL_DELAY_S = env.number("PROXMON_ALERT_STORAGE_FULL_DELAY_S", _DELAY)
+PROXMON_ALERT_POOL_FULL_SOON_DELAY_S = env.number("PROXMON_ALERT_POOL_FULL_SOON_DELAY_S", _DELAY)
+PROXMON_ALERT_STORAGE_FULL_SOON_DELAY_S = env.number(
+    "PROXMON_ALERT_STORAGE_FULL_SOON_DELAY_S", _DELAY
+)
 PROXMON_ALERT_CLOCK_SKEW_DELAY_S = env.number("PROXMON_ALERT_CLOCK_SKEW_DELAY_S", _DELAY)
 PROXMON_ALERT_SOURCE_FAILING_DELAY_S = env.number("PROXMON_ALERT_SOURCE_FAILING_DELAY_S", _DELAY)
 PROXMON_ALERT_STALE_DELAY_S = env.number("PROXMON_ALERT_STALE_DELAY_S", _DELAY)
 # A percentage alert (pool capacity, storage full) clears only this many points below its threshold.
-PROXMON_ALERT_HYSTERESIS_PCT = env.number("PROXMON_ALERT_HYSTERESIS_PCT", 2.0)
+PROXMON_ALERT_HYSTERESIS_PCT = env.number("PROXMON_ALERT_HYSTERESIS_PCT", 2.0, maximum=100.0)
 # How often time-driven conditions (offline, stale data, ages, delays) are evaluated again.
 PROXMON_ALERT_SWEEP_S = env.number("PROXMON_ALERT_SWEEP_S", 15.0, minimum=0.1)
 # A critical alert still firing is sent again after this many hours (acked/silenced: never).

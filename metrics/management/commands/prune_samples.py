@@ -8,9 +8,10 @@ from metrics import liveness
 
 class Command(BaseCommand):
     help = (
-        "Delete samples older than the retention window (PROXMON_RETENTION_HOURS), in small "
-        "chunks so agents keep being served. For cron or a systemd timer; the running server "
-        "also does this hourly."
+        "Delete samples older than the retention window (PROXMON_RETENTION_HOURS) once they are "
+        "rolled up into history, and history points older than PROXMON_HISTORY_5M_DAYS / "
+        "PROXMON_HISTORY_1H_DAYS, in small chunks so agents keep being served. For cron or a "
+        "systemd timer; the running server also does this hourly."
     )
 
     def add_arguments(self, parser):
@@ -28,8 +29,11 @@ class Command(BaseCommand):
         stopping = []
         previous = signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
         try:
-            deleted = liveness.prune(hours, should_stop=lambda: bool(stopping))
+            deleted, points = liveness.prune_counts(hours, should_stop=lambda: bool(stopping))
         finally:
             signal.signal(signal.SIGTERM, previous)
         stopped = " (stopped early by SIGTERM)" if stopping else ""
-        return f"Deleted {deleted} samples older than {hours} h{stopped}."
+        return (
+            f"Deleted {deleted} samples older than {hours} h and {points} history points "
+            f"past their retention{stopped}."
+        )

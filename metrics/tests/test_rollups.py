@@ -1,0 +1,199 @@
+"""History: 5-minute and hourly rollups of stored samples, built by the background pass."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+
+import orjson
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from metrics import liveness, rollups
+from metrics.ingest import ingest
+from metrics.models import Rollup, RollupState, Sample
+from metrics.tests import frames
+
+pytestmark = pytest.mark.django_db
+
+HOUR_START = datetime(2026, 4, 21, 12, 0, tzinfo=UTC)
+
+
+def fast(cpu=10.0, mem=1000, allocated=400, used=100, guest_cpu=1.0, load=0.5) -> dict:
+    data = copy.deepcopy(frames.DATA["fast"])
+    data["host"]["cpu_percent"] = cpu
+    data["host"]["load"] = [load, 0.0, 0.0]
+    data["host"]["mem"]["used"] = mem
+    data["zfs_pools"]["pools"][0]["allocated"] = allocated
+    data["storage"][0]["used"] = used
+    data["guests"][0]["cpu_percent"] = guest_cpu
+    return data
+
+
+def store(host, token_hash, when: datetime, data: dict, seq: int = 1):
+    frame = frames.sample("fast", seq, when, data=data)
+    return ingest(host.pk, token_hash, frame, when + timedelta(seconds=1), None)
+
+
+def row(host, step: int, start: datetime) -> dict:
+    found = Rollup.objects.get(host=host, step=step, start=int(start.timestamp()))
+    return orjson.loads(bytes(found.data))
+
+
+def guests(host, start: datetime) -> dict:
+    found = Rollup.objects.get(host=host, step=3600, start=int(start.timestamp()))
+    return rollups.decode_guests(found.guests)
+
+
+@pytest.fixture
+def host(make_host):
+    return make_host("pve1")[0]
+
+
+def test_known_samples_give_exact_average_and_maximum(host):
+    for i, (cpu, mem, alloc) in enumerate(
+        [(10.0, 1000, 400), (20.0, 3000, 500), (60.0, 2000, 600)]
+    ):
+        store(host, host.token_hash, HOUR_START + timedelta(seconds=60 * i), fast(cpu, mem, alloc))
+    assert rollups.roll_up() == 3
+
+    five = row(host, 300, HOUR_START)
+    cpu, load, mem = five["host"][0], five["host"][1], five["host"][2]
+    assert cpu == [3, 30.0, 60.0]
+    assert mem == [3, 2000, 3000]
+    assert load == [3, 0.5, 0.5]
+    assert five["pools"]["rpool"][0] == [3, 500, 600]  # allocated
+    assert five["pools"]["rpool"][1] == [3, 1000000000000, 1000000000000]  # size
+    assert five["storage"]["local-zfs"] == [[3, 100, 100], [3, 10000, 10000]]
+    assert row(host, 3600, HOUR_START) == five  # the same three samples
+    assert guests(host, HOUR_START)["100"] == [[3, 1.0, 1.0], [3, 1073741824, 1073741824]]
+
+
+def test_bucket_edges_split_at_the_exact_second(host):
+    edge = HOUR_START + timedelta(minutes=5)
+    store(host, host.token_hash, edge - timedelta(seconds=1), fast(cpu=10.0), seq=1)
+    store(host, host.token_hash, edge, fast(cpu=30.0), seq=2)
+    store(host, host.token_hash, HOUR_START + timedelta(hours=1), fast(cpu=50.0), seq=3)
+    rollups.roll_up()
+    assert row(host, 300, HOUR_START)["host"][0] == [1, 10.0, 10.0]
+    assert row(host, 300, edge)["host"][0] == [1, 30.0, 30.0]
+    assert row(host, 3600, HOUR_START)["host"][0] == [2, 20.0, 30.0]
+    assert row(host, 3600, HOUR_START + timedelta(hours=1))["host"][0] == [1, 50.0, 50.0]
+
+
+def test_late_samples_land_in_their_own_buckets_and_merge_with_what_is_there(host):
+    store(host, host.token_hash, HOUR_START, fast(cpu=10.0), seq=1)
+    store(host, host.token_hash, HOUR_START + timedelta(hours=3), fast(cpu=70.0), seq=2)
+    rollups.roll_up()
+    # the agent's backlog after an outage arrives later, in its own order
+    store(host, host.token_hash, HOUR_START + timedelta(seconds=30), fast(cpu=30.0), seq=3)
+    store(host, host.token_hash, HOUR_START + timedelta(hours=1), fast(cpu=90.0), seq=4)
+    assert rollups.roll_up() == 2
+    assert row(host, 300, HOUR_START)["host"][0] == [2, 20.0, 30.0]
+    assert row(host, 3600, HOUR_START + timedelta(hours=1))["host"][0] == [1, 90.0, 90.0]
+    assert row(host, 3600, HOUR_START + timedelta(hours=3))["host"][0] == [1, 70.0, 70.0]
+
+
+def test_duplicates_and_repeated_passes_do_not_count_twice(host):
+    store(host, host.token_hash, HOUR_START, fast(cpu=10.0), seq=1)
+    store(host, host.token_hash, HOUR_START, fast(cpu=10.0), seq=1)  # resent: acked, not stored
+    rollups.roll_up()
+    rollups.roll_up()
+    store(host, host.token_hash, HOUR_START, fast(cpu=10.0), seq=1)  # resent after the pass
+    assert rollups.roll_up() == 0
+    assert row(host, 300, HOUR_START)["host"][0] == [1, 10.0, 10.0]
+
+
+def test_a_pass_that_lost_the_race_writes_nothing(host):
+    store(host, host.token_hash, HOUR_START, fast(cpu=10.0))
+    newest = Sample.objects.latest("id").pk
+    # another process claimed these ids between our read of the state and our write
+    original = RollupState.objects.filter
+
+    class Raced:
+        calls = 0
+
+    def filter_then_race(*args, **kwargs):
+        if "last_id" in kwargs and Raced.calls == 0:
+            Raced.calls += 1
+            RollupState.objects.update(last_id=newest)
+        return original(*args, **kwargs)
+
+    RollupState.objects.get_or_create(pk=1)
+    RollupState.objects.filter = filter_then_race
+    try:
+        assert rollups.roll_up() == 0
+    finally:
+        RollupState.objects.filter = original
+    assert not Rollup.objects.exists()
+
+
+def test_medium_and_slow_samples_move_the_mark_but_add_nothing(host):
+    for tier in ("medium", "slow"):
+        frame = frames.sample(tier, 1, HOUR_START)
+        ingest(host.pk, host.token_hash, frame, HOUR_START, None)
+    rollups.roll_up()
+    assert not Rollup.objects.exists()
+    assert rollups.rolled_up_to() == Sample.objects.latest("id").pk
+
+
+def test_a_sample_without_host_or_pools_rolls_up_what_it_has(host):
+    data = {"storage": frames.STORAGE, "guests": frames.GUESTS}
+    store(host, host.token_hash, HOUR_START, data)
+    rollups.roll_up()
+    stored = row(host, 300, HOUR_START)
+    assert "host" not in stored and "pools" not in stored
+    assert stored["storage"]["local-zfs"][0] == [1, 1000, 1000]
+
+
+def test_unknown_cpu_is_left_out_of_the_average(host):
+    store(host, host.token_hash, HOUR_START, fast(cpu=None), seq=1)
+    store(host, host.token_hash, HOUR_START + timedelta(seconds=30), fast(cpu=40.0), seq=2)
+    rollups.roll_up()
+    stored = row(host, 300, HOUR_START)
+    assert stored["host"][0] == [1, 40.0, 40.0]
+    assert stored["host"][2][0] == 2  # memory was known both times
+
+
+def test_pruning_raw_samples_leaves_the_rollups(host, settings):
+    now = timezone.now()
+    old = now - timedelta(hours=60)
+    store(host, host.token_hash, old, fast(cpu=10.0), seq=1)
+    store(host, host.token_hash, now, fast(cpu=20.0), seq=2)
+    out = StringIO()
+    call_command("prune_samples", stdout=out)
+    # the pruner rolled the old sample up before deleting it
+    assert "Deleted 1 samples" in out.getvalue()
+    assert Sample.objects.filter(host=host).count() == 1
+    start = old - timedelta(seconds=int(old.timestamp()) % 300, microseconds=old.microsecond)
+    assert row(host, 300, start)["host"][0] == [1, 10.0, 10.0]
+
+
+def test_samples_not_yet_rolled_up_are_kept(host, monkeypatch):
+    store(host, host.token_hash, timezone.now() - timedelta(hours=60), fast())
+    monkeypatch.setattr(rollups, "roll_up", lambda **kwargs: 0)  # the pass is failing
+    assert liveness.prune() == 0
+    assert Sample.objects.count() == 1
+
+
+def test_history_points_past_their_retention_are_pruned_and_counted(host, settings):
+    settings.PROXMON_HISTORY_5M_DAYS = 2
+    settings.PROXMON_HISTORY_1H_DAYS = 10
+    now = timezone.now()
+    for i, days in enumerate((1, 3, 11)):
+        store(host, host.token_hash, now - timedelta(days=days), fast(), seq=i + 1)
+    rollups.roll_up()
+    assert Rollup.objects.count() == 6
+    out = StringIO()
+    call_command("prune_samples", stdout=out)
+    assert "and 3 history points" in out.getvalue()  # 5-minute of 3 and 11 days, hourly of 11
+    assert sorted(Rollup.objects.values_list("step", flat=True)) == [300, 3600, 3600]
+
+
+def test_rollups_go_with_their_host(host):
+    store(host, host.token_hash, HOUR_START, fast())
+    rollups.roll_up()
+    host.delete()
+    assert not Rollup.objects.exists()
