@@ -1,11 +1,21 @@
-"""Tiny helpers that read settings from environment variables, naming the variable on error."""
+"""Tiny helpers that read settings from environment variables, naming the variable on error.
+
+A value that cannot be read (no number, no boolean, a secret file that is missing) raises here:
+settings.py cannot load, and manage.py prints that one line. A value that reads but lies outside
+its bounds (`minimum=`, `maximum=`) is only recorded in OUT_OF_RANGE: the system check
+proxmon.E002 (proxmon/checks.py) reports all of them at once, each naming its variable.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
+
+# (variable, why) for every value read that lies outside its bounds; see proxmon/checks.py
+OUT_OF_RANGE: list[tuple[str, str]] = []
 
 
 def string(name: str, default: str = "") -> str:
@@ -32,7 +42,7 @@ def boolean(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r}: expected true or false")
 
 
-def integer(name: str, default: int, minimum: int = 0) -> int:
+def integer(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -40,12 +50,11 @@ def integer(name: str, default: int, minimum: int = 0) -> int:
         value = int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name}={raw!r}: expected a whole number") from None
-    if value < minimum:
-        raise ImproperlyConfigured(f"{name}={raw!r}: must be at least {minimum}")
+    _bounds(name, raw, value, minimum, maximum)
     return value
 
 
-def number(name: str, default: float, minimum: float = 0.0) -> float:
+def number(name: str, default: float, minimum: float = 0.0, maximum: float | None = None) -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -53,9 +62,17 @@ def number(name: str, default: float, minimum: float = 0.0) -> float:
         value = float(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name}={raw!r}: expected a number") from None
-    if not value >= minimum:
-        raise ImproperlyConfigured(f"{name}={raw!r}: must be at least {minimum:g}")
+    if not math.isfinite(value):
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a finite number")
+    _bounds(name, raw, value, minimum, maximum)
     return value
+
+
+def _bounds(name: str, raw: str, value: float, minimum: float, maximum: float | None) -> None:
+    if value < minimum:
+        OUT_OF_RANGE.append((name, f"{name}={raw!r}: must be at least {minimum:g}"))
+    elif maximum is not None and value > maximum:
+        OUT_OF_RANGE.append((name, f"{name}={raw!r}: must be at most {maximum:g}"))
 
 
 def strings(name: str, default: str = "") -> list[str]:
