@@ -132,7 +132,7 @@ def host_forecast(host_id: int, now: datetime) -> dict:
 
 
 def refresh(now: datetime | None = None, should_stop=lambda: False) -> int:
-    """Recompute the forecast of every host that has hourly history; how many."""
+    """Recompute the forecast of every host that ever sent a sample; how many."""
     from django.utils import timezone
 
     from hosts.models import Host
@@ -140,7 +140,7 @@ def refresh(now: datetime | None = None, should_stop=lambda: False) -> int:
 
     now = now or timezone.now()
     count = 0
-    for host_id in Host.objects.exclude(status="never_connected").values_list("pk", flat=True):
+    for host_id in Host.objects.filter(last_seen_at__isnull=False).values_list("pk", flat=True):
         if should_stop():
             break
         data = host_forecast(host_id, now)

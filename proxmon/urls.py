@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from dashboard import views
+from dashboard import series, views
 
 admin.site.site_header = "proxmon administration"
 admin.site.site_title = "proxmon"
@@ -18,6 +18,7 @@ urlpatterns = [
     path("", views.overview, name="overview"),
     path("hosts/<str:name>/", views.host_detail, name="host"),
     path("hosts/<str:name>/metrics.json", views.host_metrics, name="host-metrics"),
+    path("hosts/<str:name>/series.json", series.host_series, name="host-series"),
     path("vms/", views.vms, name="vms"),
     path("alerts/", include("alerts.urls")),
     path("agent/", include("hosts.urls")),  # public: the one-line install's downloads

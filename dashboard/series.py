@@ -1,0 +1,206 @@
+"""Chart data of one host as JSON: `/hosts/<name>/series.json?range=7d` (docs/history.md).
+
+The range picks the resolution: up to 48 h the host's own points of every fast sample (as long
+as raw samples are kept, PROXMON_RETENTION_HOURS), up to 30 days the 5-minute history points,
+beyond that the hourly ones (metrics/rollups.py). Pools and storages come from the 5-minute
+points up to 30 days (raw samples would have to be decoded one by one) and from the hourly ones
+beyond; a guest (`&guest=<vmid>`) always from the hourly ones, the only ones that keep guests.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import orjson
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from dashboard.views import _host_or_404
+from metrics.models import Forecast, MetricPoint, Rollup
+from metrics.rollups import FIVE_MINUTES, HOUR, decode_guests
+
+RANGES = {
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "48h": timedelta(hours=48),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+    "1y": timedelta(days=365),
+}
+RAW_UP_TO = timedelta(hours=48)
+FIVE_MINUTES_UP_TO = timedelta(days=30)
+
+
+@require_GET
+@login_required
+def host_series(request: HttpRequest, name: str) -> HttpResponse:
+    host = _host_or_404(name)
+    key = request.GET.get("range", "24h")
+    if key not in RANGES:
+        choices = ", ".join(RANGES)
+        return JsonResponse({"error": f"range must be one of {choices}"}, status=400)
+    guest = request.GET.get("guest")
+    if guest is not None and not guest.isdigit():
+        return JsonResponse({"error": "guest must be a VMID"}, status=400)
+    body = series(host.pk, key, timezone.now(), int(guest) if guest else None)
+    return HttpResponse(orjson.dumps(body), content_type="application/json")
+
+
+def resolution(window: timedelta) -> str:
+    """ "raw", "5m" or "1h" for the host's charts over `window`."""
+    raw_hours = min(RAW_UP_TO, timedelta(hours=settings.PROXMON_RETENTION_HOURS))
+    if window <= raw_hours:
+        return "raw"
+    five_minutes_kept = timedelta(days=settings.PROXMON_HISTORY_5M_DAYS)
+    if window <= min(FIVE_MINUTES_UP_TO, five_minutes_kept):
+        return "5m"
+    return "1h"
+
+
+def series(host_id: int, key: str, now: datetime, guest: int | None = None) -> dict:
+    window = RANGES[key]
+    since = now - window
+    source = resolution(window)
+    volume_step = HOUR if source == "1h" else FIVE_MINUTES
+    body: dict = {
+        "range": key,
+        "since": int(since.timestamp()),
+        "until": int(now.timestamp()),
+        "source": source,
+        "step": {"raw": None, "5m": FIVE_MINUTES, "1h": HOUR}[source],
+        "volume_step": volume_step,
+    }
+    rows = _rollups(host_id, volume_step, since)
+    body["host"] = _raw_host(host_id, since) if source == "raw" else _host(rows)
+    body["rootfs"] = _rootfs(rows)
+    body["pools"] = _volumes(rows, "pools", ("allocated", "size", "fragmentation"))
+    body["storage"] = _volumes(rows, "storage", ("used", "total"))
+    forecast = Forecast.objects.filter(host_id=host_id).values_list("data", flat=True).first()
+    body["forecast"] = forecast or {}
+    if guest is not None:
+        body["guest"] = _guest(host_id, since, guest)
+    return body
+
+
+def _rollups(host_id: int, step: int, since: datetime) -> list[tuple[int, dict]]:
+    start = int(since.timestamp())
+    start -= start % step  # the bucket `since` falls in
+    found = (
+        Rollup.objects.filter(host_id=host_id, step=step, start__gte=start)
+        .order_by("start")
+        .values_list("start", "data")
+    )
+    return [(at, orjson.loads(bytes(data))) for at, data in found]
+
+
+def _raw_host(host_id: int, since: datetime) -> dict:
+    rows = (
+        MetricPoint.objects.filter(host_id=host_id, collected_at__gte=since)
+        .order_by("collected_at")
+        .values_list(
+            "collected_at", "cpu_percent", "mem_used", "mem_total", "load1", "load5", "load15"
+        )
+    )
+    out: dict[str, list] = {
+        k: [] for k in ("t", "cpu", "mem", "mem_total", "load", "load5", "load15")
+    }
+    for when, cpu, used, total, l1, l5, l15 in rows:
+        out["t"].append(int(when.timestamp()))
+        out["cpu"].append(cpu)
+        out["mem"].append(used)
+        out["mem_total"].append(total)
+        out["load"].append(l1)
+        out["load5"].append(l5)
+        out["load15"].append(l15)
+    return out
+
+
+def _avg(agg):
+    return None if agg is None else agg[1]
+
+
+def _max(agg):
+    return None if agg is None else agg[2]
+
+
+def _host(rows: list[tuple[int, dict]]) -> dict:
+    """Average and maximum per point; `t` is each bucket's start."""
+    keys = ("t", "cpu", "cpu_max", "mem", "mem_max", "mem_total", "load", "load_max")
+    out: dict[str, list] = {k: [] for k in keys}
+    for start, data in rows:
+        host = data.get("host")
+        if not host:
+            continue
+        cpu, load, mem, mem_total = host[0], host[1], host[2], host[3]
+        out["t"].append(start)
+        out["cpu"].append(_avg(cpu))
+        out["cpu_max"].append(_max(cpu))
+        out["mem"].append(_avg(mem))
+        out["mem_max"].append(_max(mem))
+        out["mem_total"].append(_max(mem_total))
+        out["load"].append(_avg(load))
+        out["load_max"].append(_max(load))
+    return out
+
+
+def _rootfs(rows: list[tuple[int, dict]]) -> dict:
+    out: dict[str, list] = {"t": [], "used": [], "total": []}
+    for start, data in rows:
+        host = data.get("host")
+        if host and host[4] is not None:
+            out["t"].append(start)
+            out["used"].append(_avg(host[4]))
+            out["total"].append(_max(host[5]))
+    return out
+
+
+def _volumes(rows: list[tuple[int, dict]], kind: str, fields: tuple[str, ...]) -> dict:
+    """Per pool or storage: its points (own `t`: it may come and go), the first field's
+    average and maximum, the others' average."""
+    out: dict[str, dict[str, list]] = {}
+    first = fields[0]
+    for start, data in rows:
+        for name, values in (data.get(kind) or {}).items():
+            series = out.get(name)
+            if series is None:
+                series = out[name] = {"t": [], f"{first}_max": [], **{f: [] for f in fields}}
+            series["t"].append(start)
+            series[f"{first}_max"].append(_max(values[0]))
+            for field, agg in zip(fields, values, strict=False):
+                series[field].append(_avg(agg))
+    return out
+
+
+def _guest(host_id: int, since: datetime, vmid: int) -> dict:
+    start = int(since.timestamp())
+    start -= start % HOUR
+    found = (
+        Rollup.objects.filter(host_id=host_id, step=HOUR, start__gte=start)
+        .order_by("start")
+        .values_list("start", "guests")
+    )
+    out: dict = {
+        "vmid": vmid,
+        "step": HOUR,
+        "t": [],
+        "cpu": [],
+        "cpu_max": [],
+        "mem": [],
+        "mem_max": [],
+    }
+    key = str(vmid)
+    for at, blob in found:
+        values = decode_guests(blob).get(key)
+        if values is None:
+            continue
+        cpu, mem = values
+        out["t"].append(at)
+        out["cpu"].append(_avg(cpu))
+        out["cpu_max"].append(_max(cpu))
+        out["mem"].append(_avg(mem))
+        out["mem_max"].append(_max(mem))
+    return out
