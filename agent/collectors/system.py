@@ -7,11 +7,20 @@ Each version that cannot be found is null, with its reason under the additive ke
 falling back to the userland `zfs version` when the module is not loaded.
 `pending_updates` counts what apt's last `apt update` knows about; the agent never runs
 `apt update` itself (it changes the host).
+
+For the fleet drift page (docs/protocol.md, additive keys), read from files only:
+`kernel_newest`, the newest kernel installed (/boot/vmlinuz-<release>; the running one is
+`kernel`); `kernel_pinned`, the kernel proxmox-boot-tool is pinned to (/etc/kernel/
+proxmox-boot-pin), null when none is; `zfs_kmod`, the loaded module's version
+(/sys/module/zfs/version); `zfs_userland`, the installed zfsutils-linux package's version
+(/var/lib/dpkg/status). A reboot is due when the kernel the host boots next (pinned, else the
+newest) is not the running one.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 import agent
@@ -29,6 +38,10 @@ APT_TIMEOUT_S = 60.0
 _APT_PACKAGE_LINE = re.compile(r"^[a-z0-9][a-z0-9+.-]*/\S+\s+\S+\s+\S+")
 _APT_NOTES = ("WARNING:", "N:", "W:")
 _VERBOSE_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9+.-]*):\s+(\S+)")
+_DPKG_FIELD = re.compile(r"^(Package|Status|Version):[ \t]*(.*?)[ \t]*$", re.MULTILINE)
+DPKG_STATUS = "/var/lib/dpkg/status"
+KERNEL_PIN = "/etc/kernel/proxmox-boot-pin"  # proxmox-boot-tool kernel pin
+ZFS_PACKAGE = "zfsutils-linux"
 
 
 def parse_pveversion(text: str) -> str:
@@ -81,6 +94,58 @@ def parse_apt_upgradable(text: str) -> int:
     return len(packages)
 
 
+def parse_dpkg_status(text: str, packages: Iterable[str]) -> dict[str, str]:
+    """Versions of those of `packages` that are installed, from dpkg's status file
+    (`/var/lib/dpkg/status`): stanzas whose `Status` ends in `installed`. A package listed for
+    several architectures keeps its first version."""
+    wanted = set(packages)
+    found: dict[str, str] = {}
+    for stanza in text.split("\n\n"):
+        fields = dict(_DPKG_FIELD.findall(stanza))
+        name = fields.get("Package")
+        if name in wanted and name not in found and "Version" in fields:
+            if fields.get("Status", "").split()[-1:] == ["installed"]:
+                found[name] = fields["Version"]
+    return found
+
+
+def release_key(release: str) -> tuple:
+    """Order of kernel releases: numbers as numbers ("6.14.8-2-pve" after "6.8.12-15-pve")."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", release))
+
+
+def newest_kernel(boot_files: Iterable[str]) -> str | None:
+    """The newest release among `vmlinuz-<release>` names of a /boot listing, or None."""
+    releases = [name[8:] for name in boot_files if name.startswith("vmlinuz-") and name[8:]]
+    return max(releases, key=release_key, default=None)
+
+
+def _optional_file(machine: Machine, path: str) -> str | None:
+    try:
+        return machine.read(path).strip() or None
+    except (FileNotFoundError, SourceError):
+        return None
+
+
+def _drift(machine: Machine, result: dict[str, Any], unavailable: dict[str, str]) -> None:
+    result["kernel_newest"] = newest_kernel(machine.listdir("/boot"))
+    if result["kernel_newest"] is None:
+        unavailable["kernel_newest"] = "no /boot/vmlinuz-* found"
+    result["kernel_pinned"] = _optional_file(machine, KERNEL_PIN)
+    result["zfs_kmod"] = _optional_file(machine, "/sys/module/zfs/version")
+    if result["zfs_kmod"] is None:
+        unavailable["zfs_kmod"] = "the zfs module is not loaded"
+    try:
+        status = machine.read(DPKG_STATUS)
+    except (FileNotFoundError, SourceError) as exc:
+        result["zfs_userland"] = None
+        unavailable["zfs_userland"] = f"{DPKG_STATUS}: {getattr(exc, 'strerror', None) or exc}"
+        return
+    result["zfs_userland"] = parse_dpkg_status(status, [ZFS_PACKAGE]).get(ZFS_PACKAGE)
+    if result["zfs_userland"] is None:
+        unavailable["zfs_userland"] = f"{ZFS_PACKAGE} is not installed"
+
+
 def _pve_version(machine: Machine) -> str:
     return parse_pveversion(machine.run(["pveversion"], timeout=TIMEOUT_S))
 
@@ -117,5 +182,6 @@ def collect(machine: Machine) -> dict[str, Any]:
     else:
         result["pending_updates"] = parse_apt_upgradable(apt)
     result["agent_version"] = agent.__version__
+    _drift(machine, result, unavailable)
     result["unavailable"] = unavailable
     return result
