@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent.collectors import COLLECTORS, TIERS
+from agent.collectors.pmxcfs import Sourced
 from agent.machine import Machine, NotApplicable, SourceError
 
 log = logging.getLogger("proxmon.agent")
@@ -36,12 +37,15 @@ def collect_tier(machine: Machine, tier: str) -> tuple[dict[str, Any], dict[str,
         raise ValueError(f"unknown tier {tier!r}")
     data: dict[str, Any] = {}
     errors: dict[str, str] = {}
+    via: dict[str, str] = {}
     for module in COLLECTORS:
         if module.TIER != tier:
             continue
         source = module.SOURCE
         try:
             value = module.collect(machine)
+            if isinstance(value, Sourced):  # pmxcfs files or the `pvesh` fallback
+                value, via[source] = value
             # A value the server could not read (NaN, a set) must fail this source only.
             json.dumps(value, allow_nan=False)
         except SourceError as exc:
@@ -55,6 +59,10 @@ def collect_tier(machine: Machine, tier: str) -> tuple[dict[str, Any], dict[str,
         else:
             data[source] = value
         _note_state(source, errors.get(source))
+    # Optional `data.via` (docs/protocol.md): where a source's values came from.
+    via = {source: how for source, how in via.items() if source in data}
+    if via:
+        data["via"] = via
     return data, errors
 
 

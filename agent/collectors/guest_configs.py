@@ -1,14 +1,17 @@
 """Guest configurations read straight from pmxcfs, plus guest IPs.
 
 Configs come from /etc/pve/nodes/<node>/{qemu-server,lxc}/<vmid>.conf (file reads, no process).
-IPs: LXC from `ip=`/`ip6=` of its `netN` lines; QEMU from the guest agent
+IPs: LXC from `ip=`/`ip6=` of its `netN` lines, plus, for a running container, the addresses
+its network namespace holds (DHCP and SLAAC ones too; agent/collectors/lxc_net.py, /proc reads,
+no process); QEMU from the guest agent
 (`qm guest cmd <vmid> network-get-interfaces`), asked only for running VMs with the agent
 enabled, at most AGENT_WORKERS at a time, AGENT_TIMEOUT_S each. A VM whose agent does not
 answer keeps the static cloud-init addresses of its `ipconfigN` lines, if any, and carries
 `ips_error`; it never fails the whole source. Running is decided from files as well:
 /var/run/qemu-server/<vmid>.pid names a live process whose command line carries `-id <vmid>`.
 
-Additive keys beyond the protocol: `template` (bool), `ips_source` ("agent" | "config" | null),
+Additive keys beyond the protocol: `template` (bool), `ips_source` ("agent" | "namespace" |
+"config" | null),
 `ips_error` (only when the agent was asked and failed), `config_error` (only for a config file
 that could not be read; its other keys are then null or empty).
 """
@@ -22,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote
 
+from agent.collectors import lxc_net
 from agent.collectors.pve import (
     node_name,
     parse_json,
@@ -296,6 +300,21 @@ def _add_agent_ips(machine: Machine, guests: list[dict[str, Any]]) -> None:
             guest["ips_error"] = answer["error"]
 
 
+def _add_namespace_ips(machine: Machine, guests: list[dict[str, Any]]) -> None:
+    """Running containers: the static config addresses plus what their namespace holds."""
+    for guest in guests:
+        if guest["type"] != "lxc" or guest["template"] or "config_error" in guest:
+            continue
+        try:
+            found = lxc_net.addresses(machine, guest["vmid"])
+        except SourceError as exc:
+            guest["ips_error"] = str(exc)
+            continue
+        if found:
+            guest["ips"] = guest["ips"] + [ip for ip in found if ip not in guest["ips"]]
+            guest["ips_source"] = "namespace"
+
+
 def collect(machine: Machine) -> list[dict[str, Any]]:
     if not machine.exists("/etc/pve"):
         raise NotApplicable("/etc/pve is missing: not a Proxmox VE host")
@@ -318,4 +337,5 @@ def collect(machine: Machine) -> list[dict[str, Any]]:
             except SourceError as exc:
                 guests.append(_unreadable(vmid, guest_type, str(exc)))
     _add_agent_ips(machine, guests)
+    _add_namespace_ips(machine, guests)
     return sorted(guests, key=lambda guest: (guest["vmid"], guest["type"]))

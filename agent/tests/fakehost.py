@@ -5,7 +5,9 @@
     base/root/    what `--root` points at: proc/ (stat, meminfo, loadavg, uptime, hostname,
                   osrelease), etc/pve/nodes/<node>/{qemu-server,lxc}/<vmid>.conf, the pid
                   file plus /proc/<pid>/cmdline of the one running VM with a guest agent, and
-                  the backup and replication files of fakehost_protection.py
+                  the backup and replication files of fakehost_protection.py, pmxcfs's
+                  .vmlist, .rrd and storage.cfg and, with five guests or more, the network
+                  namespace of running container 104 (fakehost_pmxcfs.py)
     base/bin/     stand-ins for zpool, zfs, pvesh, pveversion, apt and qm that print the
                   recorded outputs of agent/tests/fixtures/ (see SOURCES.md there) and append
                   their arguments to base/calls.log
@@ -34,7 +36,7 @@ from pathlib import Path
 
 from agent.collectors import datasets, zfs_pools
 from agent.machine import Machine
-from agent.tests import fakehost_protection
+from agent.tests import fakehost_pmxcfs, fakehost_protection
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"
@@ -54,6 +56,7 @@ GUEST_CONFIGS = (
     ("lxc", "api-lxc-config-dhcp-raw-lxc-keys.conf", "hostname"),
 )
 RUNNING_VMID = FIRST_VMID  # a QEMU guest with the guest agent enabled
+RUNNING_LXC = FIRST_VMID + 4  # a container on DHCP (ip=dhcp), its addresses in its namespace
 FAKE_QEMU_PID = 4_000_000  # above any real pid_max default, never a real process
 
 
@@ -90,7 +93,15 @@ class FakeHost:
         return self.calls_log.read_text().splitlines()
 
 
-def build(base: Path, scenario: str = "healthy", guests: int = 3, node: str = NODE) -> FakeHost:
+def build(
+    base: Path,
+    scenario: str = "healthy",
+    guests: int = 3,
+    node: str = NODE,
+    pmxcfs: str | None = "pve9",
+) -> FakeHost:
+    """`pmxcfs`: the key generation of /etc/pve/.rrd ("pve9", "pve8"), or None for a host
+    without the pmxcfs files, where the agent falls back to `pvesh`."""
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
     host = FakeHost(Path(base), scenario, guests, node)
@@ -98,6 +109,10 @@ def build(base: Path, scenario: str = "healthy", guests: int = 3, node: str = NO
         folder.mkdir(parents=True, exist_ok=True)
     _proc(host)
     _guest_configs(host)
+    if pmxcfs:
+        fakehost_pmxcfs.build(host.root, host.node, _resource_entries(host), pmxcfs)
+    if host.guests > RUNNING_LXC - FIRST_VMID:
+        fakehost_pmxcfs.lxc_namespace(host.root, RUNNING_LXC)
     # jobs.cfg, task logs, replication files; the pvesh answers for the backup storages
     protection = fakehost_protection.build(host.root, host.base, host.node, host.guests)
     _programs(host, {arguments: _cat(path) for arguments, path in protection.items()})
@@ -148,14 +163,14 @@ def _guests(count: int) -> list[tuple[int, tuple[str, str, str]]]:
     ]
 
 
-def _cluster_resources(host: FakeHost) -> Path:
-    """`pvesh get /cluster/resources --type vm` for this host's guests, each a clone of the
-    real PVE 8.1 entry in pve/api-cluster-resources-type-vm-with-template-and-tags-pve8.1.json."""
+def _resource_entries(host: FakeHost) -> list[dict]:
+    """`/cluster/resources` entries of this host's guests, each a clone of the real PVE 8.1
+    entry in pve/api-cluster-resources-type-vm-with-template-and-tags-pve8.1.json."""
     fixture = FIXTURES / "pve/api-cluster-resources-type-vm-with-template-and-tags-pve8.1.json"
     model = json.loads(fixture.read_text())["data"][1]
     entries = []
     for vmid, (kind, _, _) in _guests(host.guests):
-        running = vmid == RUNNING_VMID
+        running = vmid in (RUNNING_VMID, RUNNING_LXC)
         entries.append(
             dict(
                 model,
@@ -170,7 +185,13 @@ def _cluster_resources(host: FakeHost) -> Path:
                 mem=1073741824 if running else 0,
             )
         )
+    return entries
+
+
+def _cluster_resources(host: FakeHost) -> Path:
+    """`pvesh get /cluster/resources --type vm` for this host's guests."""
     path = host.base / "out/cluster-resources.json"
+    entries = _resource_entries(host)
     path.write_text(json.dumps(entries, separators=(",", ":")))  # pvesh prints compact JSON
     return path
 

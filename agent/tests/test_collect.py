@@ -36,8 +36,8 @@ def fresh_process_state(monkeypatch):
     monkeypatch.setattr(host, "FIRST_READING_GAP_S", 0.01)
 
 
-def build(tmp_path, scenario="healthy", guests=3):
-    fake = fakehost.build(tmp_path / scenario, scenario, guests)
+def build(tmp_path, scenario="healthy", guests=3, pmxcfs="pve9"):
+    fake = fakehost.build(tmp_path / scenario, scenario, guests, pmxcfs=pmxcfs)
     return fake, QuickMachine(root=fake.root, path=str(fake.bin))
 
 
@@ -67,7 +67,8 @@ def test_healthy_host_has_every_source_and_no_error(tmp_path):
         part, errors = collect_tier(machine, tier)
         assert errors == {}
         data.update(part)
-    assert set(data) == {m.SOURCE for m in COLLECTORS}
+    assert set(data) == {m.SOURCE for m in COLLECTORS} | {"via"}
+    assert data["via"] == {"storage": "pmxcfs", "guests": "pmxcfs"}
     assert [pool["health"] for pool in data["zfs_pools"]["pools"]] == ["ONLINE", "ONLINE"]
     assert [guest["vmid"] for guest in data["guests"]] == [100, 101, 102]
     assert [guest["name"] for guest in data["guest_configs"]] == [
@@ -99,7 +100,7 @@ def test_no_zfs_is_not_applicable_and_said_once(tmp_path, caplog):
             medium, medium_errors = collect_tier(machine, "medium")
     assert "zfs_pools" not in fast and "zfs_pools" not in fast_errors
     assert "datasets" not in medium and "datasets" not in medium_errors
-    assert set(fast) == {"host", "storage", "guests"}
+    assert set(fast) == {"host", "storage", "guests", "via"}
     said = [r.getMessage() for r in caplog.records if "not applicable" in r.getMessage()]
     assert said == [
         "zfs_pools: not applicable: zpool is not installed",
@@ -113,7 +114,7 @@ def test_hanging_zpool_is_an_error_entry_and_the_rest_is_kept(tmp_path):
     data, errors = collect_tier(machine, "fast")
     assert time.monotonic() - started < 5
     assert errors == {"zfs_pools": "zpool status -j: timed out after 0.5 s"}
-    assert set(data) == {"host", "storage", "guests"}
+    assert set(data) == {"host", "storage", "guests", "via"}
 
 
 def test_garbage_from_zpool_is_an_error_entry(tmp_path, caplog):
@@ -149,18 +150,39 @@ def test_a_value_json_cannot_carry_fails_its_source_only(tmp_path, monkeypatch):
     assert errors["system"].startswith("internal error: ValueError: Out of range float")
 
 
+@pytest.mark.parametrize("pmxcfs", ["pve9", "pve8", None])
 @pytest.mark.parametrize("scenario", ["healthy", "degraded"])
-def test_processes_per_fast_cycle_do_not_grow_with_guests(tmp_path, scenario):
+def test_processes_per_fast_cycle_do_not_grow_with_guests(tmp_path, scenario, pmxcfs):
     spawned = {}
     for count in (3, 300):
-        _, machine = build(tmp_path / str(count), scenario, guests=count)
+        fake, machine = build(tmp_path / str(count), scenario, guests=count, pmxcfs=pmxcfs)
         collect_tier(machine, "fast")  # the first cycle may probe for ZFS JSON support
-        before = machine.spawned
+        before, calls = machine.spawned, len(fake.calls())
         data, errors = collect_tier(machine, "fast")
         assert errors == {} and len(data["guests"]) == count
         spawned[count] = machine.spawned - before
-    # pvesh twice (storage, guests) and zpool twice (status, list)
-    assert spawned == {3: 4, 300: 4}
+        programs = sorted(call.split()[0] for call in fake.calls()[calls:])
+        via = "pmxcfs" if pmxcfs else "pvesh"
+        assert data["via"] == {"storage": via, "guests": via}
+    if pmxcfs:  # zpool twice (status, list); guests and storage from /etc/pve: no pvesh
+        assert spawned == {3: 2, 300: 2} and programs == ["zpool", "zpool"]
+    else:  # without /etc/pve/.rrd: pvesh twice (storage, guests) besides
+        assert spawned == {3: 4, 300: 4} and programs == ["pvesh", "pvesh", "zpool", "zpool"]
+
+
+@pytest.mark.parametrize("pmxcfs", ["pve9", "pve8"])
+def test_pmxcfs_files_give_what_pvesh_gave(tmp_path, pmxcfs):
+    """The same host read both ways: the sample is the same but for `via`."""
+    fast = {}
+    for how in (pmxcfs, None):
+        _, machine = build(tmp_path / str(how), guests=5, pmxcfs=how)
+        data, errors = collect_tier(machine, "fast")
+        assert errors == {}
+        fast[how] = data
+    assert fast[pmxcfs]["guests"] == fast[None]["guests"]
+    assert fast[pmxcfs]["storage"] == fast[None]["storage"]
+    running = [guest["vmid"] for guest in fast[None]["guests"] if guest["status"] == "running"]
+    assert running == [fakehost.RUNNING_VMID, fakehost.RUNNING_LXC]
 
 
 def test_collected_at_is_when_collection_started(tmp_path, monkeypatch):

@@ -45,7 +45,7 @@ def fresh_process_state(monkeypatch):
 
 @pytest.mark.parametrize("garble", GARBLES.values(), ids=GARBLES.keys())
 def test_garbled_guest_list_is_the_guests_source_error(tmp_path, garble):
-    fake = fakehost.build(tmp_path, "healthy")
+    fake = fakehost.build(tmp_path, "healthy", pmxcfs=None)  # pvesh: no /etc/pve/.rrd
     resources = fake.base / "out/cluster-resources.json"  # what the pvesh stand-in prints
     resources.write_text(garble(resources.read_text()))
     data, errors = collect_tier(fake.machine(), "fast")
@@ -53,6 +53,18 @@ def test_garbled_guest_list_is_the_guests_source_error(tmp_path, garble):
     assert reason.startswith("pvesh get /cluster/resources: not JSON ("), reason
     assert "internal error" not in reason and "\n" not in reason and len(reason) < 200
     assert "guests" not in data and {"host", "storage", "zfs_pools"} <= set(data)
+
+
+@pytest.mark.parametrize("garble", GARBLES.values(), ids=GARBLES.keys())
+def test_garbled_vmlist_is_the_guests_source_error(tmp_path, garble):
+    fake = fakehost.build(tmp_path, "healthy")
+    vmlist = fake.root / "etc/pve/.vmlist"
+    vmlist.write_text(garble(vmlist.read_text()))
+    data, errors = collect_tier(fake.machine(), "fast")
+    reason = errors["guests"]
+    assert reason.startswith("/etc/pve/.vmlist: not JSON ("), reason
+    assert "internal error" not in reason and "\n" not in reason and len(reason) < 200
+    assert "guests" not in data and data["via"] == {"storage": "pmxcfs"}
 
 
 @pytest.mark.parametrize("garble", GARBLES.values(), ids=GARBLES.keys())

@@ -135,9 +135,10 @@ def test_malformed_resources_are_a_source_error(text):
         guests.parse(text)
 
 
-def test_collect_runs_one_pvesh_call_for_this_node(tmp_path):
+def test_without_pmxcfs_files_collect_runs_one_pvesh_call_for_this_node(tmp_path):
     machine = fake_host(tmp_path, PVE81_VMS.read_text())
-    result = guests.collect(machine)
+    result, via = guests.collect(machine)
+    assert via == "pvesh"
     assert [guest["vmid"] for guest in result] == [100, 101, 102]
     assert machine.spawned == 1
     log = (tmp_path / "pvesh.log").read_text()
@@ -149,8 +150,8 @@ def test_fast_guest_and_storage_cost_does_not_grow_with_guests(tmp_path):
     for count in (3, 300):
         (tmp_path / str(count)).mkdir()
         machine = fake_host(tmp_path / str(count), many_guests(count))
-        assert len(guests.collect(machine)) == count
-        assert len(storage.collect(machine)) == 3
+        assert len(guests.collect(machine).value) == count
+        assert len(storage.collect(machine).value) == 3
         spawned[count] = machine.spawned
     assert spawned == {3: 2, 300: 2}
 

@@ -107,9 +107,10 @@ def test_malformed_storage_output_is_a_source_error(text):
         storage.parse(text)
 
 
-def test_collect_asks_pvesh_for_this_node_once(tmp_path):
+def test_without_pmxcfs_files_collect_asks_pvesh_for_this_node_once(tmp_path):
     machine = fake_host(tmp_path, f"exec {shutil.which('cat')} {PVE9_STORAGE}")
-    result = storage.collect(machine)
+    result, via = storage.collect(machine)
+    assert via == "pvesh"
     assert [entry["storage"] for entry in result] == ["local", "local-lvm", "vmdata"]
     assert machine.spawned == 1
     log = (tmp_path / "pvesh.log").read_text()
