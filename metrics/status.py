@@ -33,9 +33,13 @@ is often named like its pool, and the pool's own reason must not read the same; 
 storages are ignored); a pool or enabled storage whose trend of used bytes reaches full within
 `full_within_days` ("tank full in ~12 days", "storage backup full in ~20 days"; the trend is
 metrics/forecast.py's, handed in as facts["forecast"]); |clock skew| above
-`clock_skew_s` ("clock 75 s behind" / "ahead"); a source failing in the latest sample of any
-tier ("zfs_pools failing: <reason>", cut to 80 characters); the newest fast sample received more
-than `stale_after_s` ago ("no data for 5 min").
+`clock_skew_s` ("clock 75 s behind" / "ahead"); a covered guest whose newest backup is older
+than `backup_max_age_h`, or whose last backup failed, and a failing or stale replication job
+(metrics/protection.py: "vm 104 web-02: last backup 3 days ago"); a source failing in the
+latest sample of any tier ("zfs_pools failing: <reason>", cut to 80 characters); the newest
+fast sample received more than `stale_after_s` ago ("no data for 5 min").
+A kernel the host would boot that it does not run yet, unless `reboot_needed` is off ("reboot
+needed for kernel 6.17.2-1-pve"; metrics/drift.py: the pinned kernel, else a newer installed one).
 A running scrub or resilver and an INUSE spare are no reason by themselves.
 
 Green: none of these; no reasons.
@@ -45,8 +49,9 @@ the pool wherever a page shows it. `pool_fill_level` and `storage_fill_level` ar
 the fill alone, for a bar; the fill reasons above come from them.
 
 Reasons are sorted worst first; within a level, staleness and failing sources come first (the
-rest may be out of date), then pools, storage, snapshots, updates and clock. Percentages are
-rounded down to whole numbers, so a pool at 89.6 % reads "89 % full", never "90 %" on a warning.
+rest may be out of date), then pools, storage, snapshots, backups and replication, updates and
+clock. Percentages are rounded down to whole numbers, so a pool at 89.6 % reads "89 % full",
+never "90 %" on a warning.
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ from datetime import datetime
 
 from django.conf import settings
 
+from metrics import protection
+from metrics.drift import reboot_kernel
 from metrics.forecast import days_left, words
 from metrics.schema import parse_time
 
@@ -82,6 +89,8 @@ class Thresholds:
     clock_skew_s: float = 60
     stale_after_s: float = 120  # about three fast intervals of 30 s, plus transit
     full_within_days: float = 30
+    reboot_needed: bool = True  # the "reboot needed for kernel X" rule on or off
+    backup_max_age_h: float = 36
 
     @classmethod
     def from_settings(cls) -> Thresholds:
@@ -185,10 +194,16 @@ def _problems(
         reasons += _storage(storage, t)
     reasons += _full_soon(fast or {}, facts.get("forecast") or {}, now, t)
     reasons += _snapshots((facts.get("medium") or {}).get("datasets", []), now, t)
+    medium = facts.get("medium") or {}
+    for rule, subject, text in protection.findings(medium, now, t.backup_max_age_h, _age):
+        reasons.append(Reason(WARNING, text, rule, subject))
     system = (facts.get("slow") or {}).get("system") or {}
     updates = system.get("pending_updates") or 0
     if updates > 0:
         reasons.append(Reason(WARNING, f"{_count(updates, 'update')} pending", "updates"))
+    kernel = reboot_kernel(system) if t.reboot_needed else None
+    if kernel:
+        reasons.append(Reason(WARNING, f"reboot needed for kernel {kernel}", "reboot_needed"))
     if clock_skew_s is not None and abs(clock_skew_s) > t.clock_skew_s:
         # skew = received - collected: positive means the host's clock runs behind ours
         side = "behind" if clock_skew_s > 0 else "ahead"

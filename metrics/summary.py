@@ -46,16 +46,24 @@ medium:
   have nothing a snapshot rule could flag), each {"name", "snapshot_count", "oldest_snapshot",
   "newest_snapshot", "used", "usedbysnapshots"} (times and sizes may be null)
 - `guest_configs` is dropped: the guest index holds them.
+- `backups`: {"jobs": [{"id", "enabled", "schedule", "storage"}], "guests": [{"vmid",
+  "covered", "newest", "newest_storage", "newest_size", "count", "verified", "last_task":
+  {"end_time", "ok", "error"} or null, "type", "name", "template"}], "storage_errors": {}}
+  (metrics/protection.py; type, name and template are null for a vmid that only has backups)
+- `replication`: the protocol's job entries plus `enabled`
 
 slow:
-- `system`: {"pve_version", "kernel", "zfs_version", "pending_updates", "agent_version"}
-  (each may be null)
+- `system`: {"pve_version", "kernel", "zfs_version", "pending_updates", "agent_version",
+  "kernel_newest", "kernel_pinned", "zfs_kmod", "zfs_userland"} (each may be null; the last four
+  are absent from older agents' samples: null)
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+
+from metrics.protection import compact_backups, compact_replication
 
 ERROR_CHARS = 200
 
@@ -84,6 +92,9 @@ DATASET_KEYS = (
     "usedbysnapshots",
 )
 SYSTEM_KEYS = ("pve_version", "kernel", "zfs_version", "pending_updates", "agent_version")
+# Copied only when the agent sent them (agents before 0.2 did not): the drift page and the
+# reboot rule (metrics/drift.py) read them.
+DRIFT_KEYS = ("kernel_newest", "kernel_pinned", "zfs_kmod", "zfs_userland")
 
 
 def compact(
@@ -113,9 +124,15 @@ def compact(
                 for dataset in data["datasets"]["datasets"]
                 if dataset["snapshot_count"] > 0
             ]
+        if "backups" in data:
+            facts["backups"] = compact_backups(data["backups"])
+        if "replication" in data:
+            facts["replication"] = compact_replication(data["replication"])
     elif tier == "slow":
         if "system" in data:
-            facts["system"] = _pick(data["system"], SYSTEM_KEYS)
+            system = data["system"]
+            facts["system"] = _pick(system, SYSTEM_KEYS)
+            facts["system"].update((key, system[key]) for key in DRIFT_KEYS if key in system)
     else:
         raise ValueError(f"unknown tier {tier!r}")
     return facts
