@@ -273,6 +273,9 @@ PROXMON_STATUS_STALE_AFTER_S = env.number("PROXMON_STATUS_STALE_AFTER_S", 120.0)
 # A pool or storage whose trend says it is full within this many days is a warning
 # (metrics/forecast.py); checked to be positive (proxmon/checks.py).
 PROXMON_STATUS_FULL_WITHIN_DAYS = env.number("PROXMON_STATUS_FULL_WITHIN_DAYS", 30.0)
+# A guest a backup job covers whose newest backup is older than this many hours is a warning
+# (metrics/protection.py, docs/data-protection.md); at least 1 h (proxmon.E002).
+PROXMON_STATUS_BACKUP_MAX_AGE_H = env.number("PROXMON_STATUS_BACKUP_MAX_AGE_H", 36.0, minimum=1.0)
 
 # --- history beyond the raw samples (metrics/rollups.py, docs/history.md) --------------------
 # Days of 5-minute and of hourly points to keep (hourly at least as long as 5-minute: checked).
@@ -308,6 +311,17 @@ PROXMON_ALERT_STORAGE_FULL_DELAY_S = env.number("PROXMON_ALERT_STORAGE_FULL_DELA
 PROXMON_ALERT_POOL_FULL_SOON_DELAY_S = env.number("PROXMON_ALERT_POOL_FULL_SOON_DELAY_S", _DELAY)
 PROXMON_ALERT_STORAGE_FULL_SOON_DELAY_S = env.number(
     "PROXMON_ALERT_STORAGE_FULL_SOON_DELAY_S", _DELAY
+)
+# Backups and replication arrive every 5 min (medium tier): a failed backup task is a fact, not a
+# blip, so it pages at once; the others wait the default delay.
+PROXMON_ALERT_BACKUP_AGE_DELAY_S = env.number("PROXMON_ALERT_BACKUP_AGE_DELAY_S", _DELAY)
+PROXMON_ALERT_BACKUP_FAILED_DELAY_S = env.number("PROXMON_ALERT_BACKUP_FAILED_DELAY_S", 0.0)
+PROXMON_ALERT_BACKUP_STORAGE_DELAY_S = env.number("PROXMON_ALERT_BACKUP_STORAGE_DELAY_S", _DELAY)
+PROXMON_ALERT_REPLICATION_FAILED_DELAY_S = env.number(
+    "PROXMON_ALERT_REPLICATION_FAILED_DELAY_S", _DELAY
+)
+PROXMON_ALERT_REPLICATION_STALE_DELAY_S = env.number(
+    "PROXMON_ALERT_REPLICATION_STALE_DELAY_S", _DELAY
 )
 PROXMON_ALERT_CLOCK_SKEW_DELAY_S = env.number("PROXMON_ALERT_CLOCK_SKEW_DELAY_S", _DELAY)
 PROXMON_ALERT_SOURCE_FAILING_DELAY_S = env.number("PROXMON_ALERT_SOURCE_FAILING_DELAY_S", _DELAY)
