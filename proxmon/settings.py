@@ -246,6 +246,13 @@ PROXMON_PROCESS_DEAD_AFTER_S = env.number("PROXMON_PROCESS_DEAD_AFTER_S", 60.0, 
 # connection (`manage.py serve` always starts them). Off in in-process tests, which drive
 # those functions directly.
 PROXMON_BACKGROUND = env.boolean("PROXMON_BACKGROUND", True)
+# Where `manage.py serve` listens unless --bind / --port say otherwise.
+PROXMON_BIND = env.string("PROXMON_BIND", "127.0.0.1")
+PROXMON_PORT = env.integer("PROXMON_PORT", 8000, minimum=1, maximum=65535)
+# The account `manage.py ensure_admin` creates when there is none; no password: one is made
+# and printed once.
+PROXMON_ADMIN_USER = env.string("PROXMON_ADMIN_USER", "admin")
+PROXMON_ADMIN_PASSWORD = env.string("PROXMON_ADMIN_PASSWORD")
 # Public URL of this server as agents reach it (https://monitor.example.com); used in the
 # install steps. Empty: derived from the request. Checked at start (proxmon/checks.py).
 PROXMON_PUBLIC_URL = env.string("PROXMON_PUBLIC_URL").rstrip("/")

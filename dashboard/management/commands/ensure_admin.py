@@ -1,9 +1,8 @@
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
-
-from proxmon import env
 
 
 class Command(BaseCommand):
@@ -13,13 +12,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--username", default=env.string("PROXMON_ADMIN_USER", "admin"))
+        parser.add_argument("--username", default=settings.PROXMON_ADMIN_USER)
 
     def handle(self, username: str, **options) -> str:
         users = get_user_model().objects
         if users.filter(is_superuser=True).exists():
             return "An admin account exists already; nothing changed."
-        password = env.string("PROXMON_ADMIN_PASSWORD")
+        password = settings.PROXMON_ADMIN_PASSWORD
         generated = not password
         if generated:
             password = secrets.token_urlsafe(18)

@@ -6,7 +6,6 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from metrics import liveness
-from proxmon import env
 
 log = logging.getLogger("proxmon.serve")
 
@@ -18,8 +17,8 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--bind", default=env.string("PROXMON_BIND", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=env.integer("PROXMON_PORT", 8000))
+        parser.add_argument("--bind", default=settings.PROXMON_BIND)
+        parser.add_argument("--port", type=int, default=settings.PROXMON_PORT)
 
     def handle(self, bind: str, port: int, **options) -> str:
         from daphne.endpoints import build_endpoint_description_strings
