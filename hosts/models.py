@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import secrets
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
 from functools import lru_cache
 
 import bcrypt
@@ -85,6 +88,55 @@ class HostQuerySet(models.QuerySet["Host"]):
             token_matches(token, dummy_hash(settings.PROXMON_TOKEN_BCRYPT_ROUNDS))
             return None
         return host if token_matches(token, host.token_hash) else None
+
+    # --- connection state: every change of status, connection_id and server_id is one of these.
+    # Each is one UPDATE whose WHERE says when the change still applies, so two processes (or
+    # a connection and a sweep) racing for a host cannot leave it half-changed.
+
+    def connect(
+        self,
+        host_id: int,
+        token_hash: str,
+        connection_id: uuid.UUID,
+        server_id: uuid.UUID,
+        now: datetime,
+        agent_version: str = "",
+    ) -> bool:
+        """Online over `connection_id`, held by server process `server_id`; the connection on
+        record before (if any) is replaced. False if the token changed since it was checked."""
+        updates: dict[str, object] = {
+            "status": Host.Status.ONLINE,
+            "last_seen_at": now,
+            "connection_id": connection_id,
+            "server_id": server_id,
+        }
+        if agent_version:
+            updates["agent_version"] = agent_version
+        return self.filter(pk=host_id, token_hash=token_hash).update(**updates) == 1
+
+    def reclaim(self, host_id: int, connection_id: uuid.UUID, server_id: uuid.UUID) -> bool:
+        """Online again over a live connection that a sweep took offline while its process
+        stalled; only if no other connection took the host meanwhile."""
+        return (
+            self.filter(pk=host_id, connection_id=None).update(
+                status=Host.Status.ONLINE, connection_id=connection_id, server_id=server_id
+            )
+            == 1
+        )
+
+    def disconnect(self, host_id: int, connection_id: uuid.UUID) -> bool:
+        """Offline, if `connection_id` is still the host's connection (a newer one may have
+        replaced it: then nothing changes)."""
+        return self.filter(pk=host_id, connection_id=connection_id).update(**OFFLINE) == 1
+
+    def disconnect_server(self, server_id: uuid.UUID) -> int:
+        """Offline: every host held by this server process (it shuts down); how many."""
+        return self.filter(server_id=server_id).update(**OFFLINE)
+
+    def disconnect_servers_except(self, live: Iterable[uuid.UUID]) -> int:
+        """Offline: every online host not held by one of the `live` server processes (its
+        process died without cleaning up); how many."""
+        return self.filter(status=Host.Status.ONLINE).exclude(server_id__in=live).update(**OFFLINE)
 
     def delete(self):
         """Delete these hosts with everything derived from them (see Host.delete)."""
@@ -185,3 +237,7 @@ class Host(models.Model):
     @property
     def is_online(self) -> bool:
         return self.status == self.Status.ONLINE
+
+
+# What a host looks like without a live agent connection (HostQuerySet.disconnect*).
+OFFLINE = {"status": Host.Status.OFFLINE, "connection_id": None, "server_id": None}

@@ -121,11 +121,7 @@ def judge(joined: list[tuple[int, str, uuid.UUID]]) -> dict[uuid.UUID, str]:
             verdicts[connection_id] = "revoked"
         elif row[1] is None:
             # A sweep took the host offline while this process stalled: claim it back.
-            Host.objects.filter(pk=host_id, connection_id=None).update(
-                status=Host.Status.ONLINE,
-                connection_id=connection_id,
-                server_id=liveness.PROCESS_ID,
-            )
+            Host.objects.reclaim(host_id, connection_id, liveness.PROCESS_ID)
             verdicts[connection_id] = "ours"
         else:
             verdicts[connection_id] = "ours" if row[1] == connection_id else "replaced"

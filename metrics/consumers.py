@@ -154,7 +154,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
             task.cancel()
         if self.host_id is not None:
             await self.channel_layer.group_discard(group_name(self.host_id), self.channel_name)
-            if await writer().call(_go_offline, self.host_id, self.connection_id):
+            if await writer().call(Host.objects.disconnect, self.host_id, self.connection_id):
                 await events.host_changed(self.host_name)
             log.info("agent %s disconnected (code %s)", self.host_name, code)
 
@@ -239,7 +239,13 @@ class AgentConsumer(AsyncWebsocketConsumer):
         now = utc_now()
         # In the writer's next batch: a join storm commits once per batch, not once per agent.
         online = await writer().call(
-            _go_online, host.pk, host.token_hash, self.connection_id, version[:64], now
+            Host.objects.connect,
+            host.pk,
+            host.token_hash,
+            self.connection_id,
+            liveness.PROCESS_ID,
+            now,
+            version[:64],
         )
         if not online:  # the token was revoked while we checked it
             await self._close(Close.UNAUTHORIZED, "unknown host or bad token")
@@ -324,26 +330,3 @@ class AgentConsumer(AsyncWebsocketConsumer):
             return
         self.closed = True
         await self.close(code=code, reason=reason)
-
-
-def _go_online(
-    host_id: int, token_hash: str, connection_id: uuid.UUID, agent_version: str, now: datetime
-) -> bool:
-    updates = {
-        "status": Host.Status.ONLINE,
-        "last_seen_at": now,
-        "connection_id": connection_id,
-        "server_id": liveness.PROCESS_ID,
-    }
-    if agent_version:
-        updates["agent_version"] = agent_version
-    return Host.objects.filter(pk=host_id, token_hash=token_hash).update(**updates) == 1
-
-
-def _go_offline(host_id: int, connection_id: uuid.UUID) -> bool:
-    # Only if this is still the connection on record: a newer one may have replaced it.
-    return bool(
-        Host.objects.filter(pk=host_id, connection_id=connection_id).update(
-            status=Host.Status.OFFLINE, connection_id=None, server_id=None
-        )
-    )

@@ -70,11 +70,7 @@ def sweep() -> int:
     live = list(ServerProcess.objects.values_list("id", flat=True))
     # No dashboard event from here: this runs outside the event loop that owns the in-memory
     # channel layer. Open dashboards pick these rare changes up on their periodic refresh.
-    count = (
-        Host.objects.filter(status=Host.Status.ONLINE)
-        .exclude(server_id__in=live)
-        .update(status=Host.Status.OFFLINE, connection_id=None, server_id=None)
-    )
+    count = Host.objects.disconnect_servers_except(live)
     if count:
         log.info("marked %d host(s) offline: their server process is gone", count)
     return count
@@ -82,9 +78,7 @@ def sweep() -> int:
 
 def release() -> int:
     """On a clean shutdown: this process's hosts go offline and its row goes away."""
-    count = Host.objects.filter(server_id=PROCESS_ID).update(
-        status=Host.Status.OFFLINE, connection_id=None, server_id=None
-    )
+    count = Host.objects.disconnect_server(PROCESS_ID)
     ServerProcess.objects.filter(id=PROCESS_ID).delete()
     return count
 

@@ -13,7 +13,7 @@ from channels.db import database_sync_to_async
 from django.db import IntegrityError
 
 from hosts.models import Host
-from metrics.consumers import _go_online, decode_sample
+from metrics.consumers import decode_sample
 from metrics.ingest import Memo, Pending, Stored, TokenRevoked, ingest
 from metrics.models import Guest, HostSummary, LatestSample, Sample
 from metrics.tests import frames
@@ -153,7 +153,8 @@ async def test_joins_and_samples_arriving_together_share_one_transaction(make_ho
     writer = Writer()
     now = NOW + timedelta(hours=1)
     joins = [
-        writer.call(_go_online, h.pk, h.token_hash, uuid.uuid4(), "0.1.0", now) for h in hosts[:5]
+        writer.call(Host.objects.connect, h.pk, h.token_hash, uuid.uuid4(), uuid.uuid4(), now)
+        for h in hosts[:5]
     ]
     results = await asyncio.gather(*joins, writer.store(pending(hosts[5], 1)))
     assert results[:5] == [True] * 5 and results[5].created
