@@ -21,7 +21,7 @@ from django.conf import settings
 
 from hosts.models import Host
 from metrics import events, liveness
-from metrics.checks import checker
+from metrics.connection_watch import checker
 from metrics.ingest import Memo, Pending, TokenRevoked
 from metrics.limits import client_address, join_limiter
 from metrics.schema import INT64_MAX, Inexact, parse_time, validate_sample
@@ -313,7 +313,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         await self._close(Close.UNAUTHORIZED, "token revoked")
 
     async def verdict(self, verdict: str) -> None:
-        """What the process-wide check of the host rows found (metrics/checks.py)."""
+        """What the process-wide check of the host rows found (metrics/connection_watch.py)."""
         if verdict == "revoked":
             await self._close(Close.UNAUTHORIZED, "token revoked")
         elif verdict == "replaced":

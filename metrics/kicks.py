@@ -33,8 +33,8 @@ def kick(host_id: int) -> None:
 
     The channel layer reaches every connection of this process (in-memory layer) or of every
     process (Redis) at once. The Kick row reaches the rest: every server process polls for new
-    kicks every PROXMON_KICK_POLL_S (metrics/checks.py), so a revocation from a shell closes
-    the agent within a second even on the in-memory layer. Inside a transaction (a host
+    kicks every PROXMON_KICK_POLL_S (metrics/connection_watch.py), so a revocation from a shell
+    closes the agent within a second even on the in-memory layer. Inside a transaction (a host
     deleted in the admin) the row is written with it and the message sent once it commits.
     """
     Kick.objects.create(host_id=host_id)

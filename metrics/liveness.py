@@ -103,7 +103,7 @@ def prune_counts(hours: int | None = None, should_stop=None) -> tuple[int, int]:
     )
     MetricPoint.objects.prune(before, chunk=chunk, should_stop=should_stop)
     Keyframe.objects.prune(before, chunk=chunk, should_stop=should_stop)
-    # kicks matter for the second it takes every process to poll them (metrics/checks.py)
+    # kicks matter for the second it takes every process to poll them (metrics/connection_watch.py)
     Kick.objects.prune(timezone.now() - timedelta(hours=1), chunk=chunk, should_stop=should_stop)
     points = rollups.prune(chunk=chunk, should_stop=should_stop)
     if deleted or points:

@@ -258,9 +258,9 @@ class KickQuerySet(PrunableQuerySet):
 class Kick(models.Model):
     """A host whose live agent must go (token revoked, host deleted), for every server process.
 
-    Each process polls for new rows every PROXMON_KICK_POLL_S (metrics/checks.py): a revocation
-    made where the channel layer does not reach (a shell on the in-memory layer) closes the
-    agent within a second. Not a foreign key: the row outlives a deleted host.
+    Each process polls for new rows every PROXMON_KICK_POLL_S (metrics/connection_watch.py): a
+    revocation made where the channel layer does not reach (a shell on the in-memory layer)
+    closes the agent within a second. Not a foreign key: the row outlives a deleted host.
     """
 
     host_id = models.BigIntegerField()

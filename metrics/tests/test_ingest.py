@@ -294,7 +294,7 @@ def test_a_huge_integer_where_the_schema_wants_an_integer_is_judged_exactly():
 def test_one_query_judges_every_connection_of_the_process(make_host, django_assert_num_queries):
     import uuid
 
-    from metrics.checks import judge
+    from metrics.connection_watch import judge
 
     hosts = [make_host(f"pve{i}")[0] for i in range(4)]
     ours, revoked, replaced, swept = (uuid.uuid4() for _ in range(4))
@@ -316,7 +316,7 @@ def test_one_query_judges_every_connection_of_the_process(make_host, django_asse
 async def test_the_check_closes_only_the_connections_whose_token_changed(
     make_host, connect_agent, settings
 ):
-    from metrics.checks import checker
+    from metrics.connection_watch import checker
 
     settings.PROXMON_CONNECTION_CHECK_S = 0.2
     agents = []

@@ -244,7 +244,7 @@ async def test_a_kick_for_a_host_whose_token_still_matches_closes_nothing(
     make_host, connect_agent, settings
 ):
     """Kicks are re-judged against the host row: an agent already using the new token stays."""
-    from metrics.checks import checker
+    from metrics.connection_watch import checker
     from metrics.models import Kick
 
     settings.PROXMON_CONNECTION_CHECK_S = 20

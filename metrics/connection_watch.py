@@ -1,4 +1,4 @@
-"""One check for all agent connections of a process: is each still its host's, with its token?
+"""One watch over all agent connections of a process: is each still its host's, with its token?
 
 What no channel-layer message reports (a revoke from a shell without a shared channel layer,
 another process that took the host over, a sweep that took the host offline while this process
