@@ -13,9 +13,9 @@ nothing for history.
   read to the new one in the same transaction as its writes. Two processes running the pass at
   once: one claim fails and its writes are rolled back.
 - On PostgreSQL ids are handed out in insert order but become visible in commit order, so the
-  pass reads only up to the newest sample received SETTLE_S ago: a transaction still open
-  after that would be one of ingest's batches, which take milliseconds. (SQLite writes one
-  transaction at a time: every id up to the newest is committed.)
+  pass reads only up to the newest sample received PROXMON_HISTORY_SETTLE_S (60 s) ago: a
+  transaction still open after that would be one of ingest's batches, which take milliseconds.
+  (SQLite writes one transaction at a time: every id up to the newest is committed.)
 - Retention (liveness.prune) deletes only samples at or below `last_id`: nothing is pruned
   before it is rolled up.
 
@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 
 FIVE_MINUTES, HOUR = 300, 3600
 STEPS = (FIVE_MINUTES, HOUR)
-SETTLE_S = 60
 HOST_FIELDS = ("cpu", "load", "mem", "mem_total", "rootfs", "rootfs_total")
 POOL_FIELDS = ("allocated", "size", "fragmentation", "read", "write", "checksum", "data_errors")
 STORAGE_FIELDS = ("used", "total")
@@ -231,7 +230,8 @@ def _settled() -> int:
     """The newest sample id below which every id is committed (see the module docstring)."""
     newest = Sample.objects.order_by("-id")
     if connection.vendor == "postgresql":
-        newest = newest.filter(received_at__lt=timezone.now() - timedelta(seconds=SETTLE_S))
+        settle = timedelta(seconds=settings.PROXMON_HISTORY_SETTLE_S)
+        newest = newest.filter(received_at__lt=timezone.now() - settle)
     return newest.values_list("id", flat=True).first() or 0
 
 

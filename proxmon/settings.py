@@ -291,6 +291,9 @@ PROXMON_HISTORY_1H_DAYS = env.integer("PROXMON_HISTORY_1H_DAYS", 400, minimum=1)
 # How often the background thread rolls up new samples; samples per transaction when it does.
 PROXMON_HISTORY_INTERVAL_S = env.number("PROXMON_HISTORY_INTERVAL_S", 300.0, minimum=1.0)
 PROXMON_HISTORY_CHUNK = env.integer("PROXMON_HISTORY_CHUNK", 500, minimum=1)
+# PostgreSQL: samples received less than this long ago wait for the next pass (an id handed out
+# earlier may still be in a transaction that has not committed; metrics/rollups.py).
+PROXMON_HISTORY_SETTLE_S = env.number("PROXMON_HISTORY_SETTLE_S", 60.0)
 
 # --- alerts (alerts/); DESIGN.md "Alerts that page the operator, without noise" ---------------
 # Alerting on or off (off: no evaluation at ingest, no sweep, no sending; for benchmarks).
