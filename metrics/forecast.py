@@ -154,3 +154,21 @@ def refresh(now: datetime | None = None, should_stop=lambda: False) -> int:
 def with_forecast(facts: dict, forecast: dict | None) -> dict:
     """A host's facts with its forecast as facts["forecast"] (what metrics.status reads)."""
     return facts if forecast is None else {**facts, "forecast": forecast}
+
+
+STATE_WORDS = {
+    "shrinking": "shrinking",
+    "flat": "not growing",
+    "noisy": "no clear trend",
+    "too_short": "needs a day of history",
+}
+
+
+def describe(entry: dict | None, now: datetime) -> str:
+    """One forecast of facts["forecast"] in words: "full in ~41 days", "not growing", ..."""
+    if not entry:
+        return ""
+    if entry.get("state") == "growing":
+        days = days_left(entry.get("full_at"), now)
+        return words(days) if days is not None else ""
+    return STATE_WORDS.get(entry.get("state"), "")
