@@ -14,7 +14,9 @@ import threading
 from pathlib import Path
 
 # Programs the agent may run. All of them only read; none changes the host.
-ALLOWED_PROGRAMS = frozenset({"zpool", "zfs", "pvesh", "pveversion", "apt", "qm", "pct"})
+ALLOWED_PROGRAMS = frozenset(
+    {"zpool", "zfs", "pvesh", "pveversion", "apt", "qm", "pct", "smartctl"}
+)
 
 DEFAULT_TIMEOUT_S = 20.0
 
@@ -76,6 +78,22 @@ class Machine:
         Raises NotApplicable when the program is not installed, SourceError when it fails,
         hangs past `timeout` (the whole process group is killed) or prints something unreadable.
         """
+        status, out, err = self._spawn(argv, timeout=timeout, env=env)
+        if status != 0:
+            reason = _first_line(err) or f"exit status {status}"
+            raise SourceError(f"{' '.join(argv[:3])}: {reason}")
+        return out
+
+    def run_status(self, argv: list[str], *, timeout: float = DEFAULT_TIMEOUT_S) -> tuple[int, str]:
+        """Like `run`, for a program whose exit status carries data rather than success
+        (smartctl's is a bit mask of disk findings): `(status, stdout)` whatever the status.
+        Not installed, not startable and timed out still raise as in `run`."""
+        status, out, _ = self._spawn(argv, timeout=timeout, env=None)
+        return status, out
+
+    def _spawn(
+        self, argv: list[str], *, timeout: float, env: dict[str, str] | None
+    ) -> tuple[int, str, bytes]:
         program = argv[0]
         if program not in ALLOWED_PROGRAMS:
             raise SourceError(f"{program}: not an allowed program")
@@ -104,13 +122,11 @@ class Machine:
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             raise SourceError(f"{command}: timed out after {timeout:g} s") from None
-        if proc.returncode != 0:
-            reason = _first_line(err) or f"exit status {proc.returncode}"
-            raise SourceError(f"{command}: {reason}")
         try:
-            return out.decode("utf-8")
+            text = out.decode("utf-8")
         except UnicodeDecodeError:
-            return out.decode("utf-8", errors="replace")
+            text = out.decode("utf-8", errors="replace")
+        return proc.returncode, text, err
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

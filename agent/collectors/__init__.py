@@ -11,6 +11,7 @@ from __future__ import annotations
 from agent.collectors import (
     backups,
     datasets,
+    disks,
     guest_configs,
     guests,
     host,
@@ -33,6 +34,7 @@ COLLECTORS = (
     replication,
     # slow
     system,
+    disks,
 )
 
 TIERS = ("fast", "medium", "slow")

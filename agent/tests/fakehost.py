@@ -7,8 +7,9 @@
                   file plus /proc/<pid>/cmdline of the one running VM with a guest agent, and
                   the backup and replication files of fakehost_protection.py, pmxcfs's
                   .vmlist, .rrd and storage.cfg and, with five guests or more, the network
-                  namespace of running container 104 (fakehost_pmxcfs.py)
-    base/bin/     stand-ins for zpool, zfs, pvesh, pveversion, apt and qm that print the
+                  namespace of running container 104 (fakehost_pmxcfs.py), /sys/block and
+                  /dev/disk/by-id (fakehost_disks.py)
+    base/bin/     stand-ins for zpool, zfs, pvesh, pveversion, apt, qm and smartctl that print the
                   recorded outputs of agent/tests/fixtures/ (see SOURCES.md there) and append
                   their arguments to base/calls.log
     base/out/     outputs generated for this host (the guest list of `guests` guests)
@@ -36,7 +37,7 @@ from pathlib import Path
 
 from agent.collectors import datasets, zfs_pools
 from agent.machine import Machine
-from agent.tests import fakehost_pmxcfs, fakehost_protection
+from agent.tests import fakehost_disks, fakehost_pmxcfs, fakehost_protection
 
 HERE = Path(__file__).parent
 FIXTURES = HERE / "fixtures"
@@ -116,6 +117,15 @@ def build(
     # jobs.cfg, task logs, replication files; the pvesh answers for the backup storages
     protection = fakehost_protection.build(host.root, host.base, host.node, host.guests)
     _programs(host, {arguments: _cat(path) for arguments, path in protection.items()})
+    # /sys/block, /dev/disk/by-id and smartctl's recorded answers with their exit statuses
+    smartctl = fakehost_disks.build(host.root, host.scenario)
+    if smartctl is not None:
+        cat = _tool("cat")
+        cases = {
+            args: f"{cat} {shlex.quote(str(out))}; exit {st}"
+            for args, (out, st) in smartctl.items()
+        }
+        _script(host, "smartctl", cases)
     return host
 
 
