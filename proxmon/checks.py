@@ -110,6 +110,13 @@ class Order:
 
 ORDERS = (
     Order(
+        "PROXMON_HISTORY_5M_DAYS",
+        "PROXMON_HISTORY_1H_DAYS",
+        "hourly history points would be pruned before the 5-minute ones, and the 90-day and "
+        "1-year charts be shorter than the 30-day one",
+        strict=False,
+    ),
+    Order(
         "PROXMON_STATUS_POOL_WARNING_PCT",
         "PROXMON_STATUS_POOL_CRITICAL_PCT",
         "a filling pool would turn critical without a warning first",

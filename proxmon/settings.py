@@ -278,8 +278,8 @@ PROXMON_STATUS_STORAGE_FULL_PCT = env.number("PROXMON_STATUS_STORAGE_FULL_PCT", 
 PROXMON_STATUS_CLOCK_SKEW_S = env.number("PROXMON_STATUS_CLOCK_SKEW_S", 60.0)
 PROXMON_STATUS_STALE_AFTER_S = env.number("PROXMON_STATUS_STALE_AFTER_S", 120.0)
 # A pool or storage whose trend says it is full within this many days is a warning
-# (metrics/forecast.py); checked to be positive (proxmon/checks.py).
-PROXMON_STATUS_FULL_WITHIN_DAYS = env.number("PROXMON_STATUS_FULL_WITHIN_DAYS", 30.0)
+# (metrics/forecast.py); at least a day (proxmon.E002).
+PROXMON_STATUS_FULL_WITHIN_DAYS = env.number("PROXMON_STATUS_FULL_WITHIN_DAYS", 30.0, minimum=1.0)
 # A guest a backup job covers whose newest backup is older than this many hours is a warning
 # (metrics/protection.py, docs/data-protection.md); at least 1 h (proxmon.E002).
 PROXMON_STATUS_BACKUP_MAX_AGE_H = env.number("PROXMON_STATUS_BACKUP_MAX_AGE_H", 36.0, minimum=1.0)

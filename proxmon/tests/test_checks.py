@@ -37,6 +37,8 @@ def refused(result: subprocess.CompletedProcess, check_id: str) -> list[str]:
         ("PROXMON_SQLITE_BUSY_TIMEOUT_S", "0.5", "must be at least 1"),
         ("PROXMON_ALERT_REPEAT_HOURS", "0", "must be at least 0.001"),
         ("PROXMON_HISTORY_5M_DAYS", "0", "must be at least 1"),
+        ("PROXMON_HISTORY_1H_DAYS", "0", "must be at least 1"),
+        ("PROXMON_STATUS_FULL_WITHIN_DAYS", "0.5", "must be at least 1"),
         ("PROXMON_PORT", "70000", "must be at most 65535"),
     ],
 )
