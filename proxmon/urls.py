@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from dashboard import series, views
+from dashboard import protection, series, views
 
 admin.site.site_header = "proxmon administration"
 admin.site.site_title = "proxmon"
@@ -20,6 +20,7 @@ urlpatterns = [
     path("hosts/<str:name>/metrics.json", views.host_metrics, name="host-metrics"),
     path("hosts/<str:name>/series.json", series.host_series, name="host-series"),
     path("vms/", views.vms, name="vms"),
+    path("backups/", protection.fleet, name="backups"),
     path("alerts/", include("alerts.urls")),
     path("agent/", include("hosts.urls")),  # public: the one-line install's downloads
 ]
