@@ -11,31 +11,26 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_GET
 
 from alerts.queries import firing_by_host
-from dashboard import fleet, search, vdevs
+from dashboard import cards, fleet, search, vdevs
 from hosts.models import NAME_PATTERN, Host
 from metrics.limits import client_address, login_limiter
-from metrics.forecast import describe, with_forecast
-from metrics.models import Forecast, Guest, LatestSample, MetricPoint
+from metrics.models import Guest, LatestSample, MetricPoint
 from metrics.status import OK, Thresholds, evaluate, pool_fill_level, storage_fill_level
 
 SORTS = {"status", "name"}
-# the host charts' ranges (dashboard/series.py), as the buttons read
-CHART_RANGES = [
-    ("6h", "6 h"),
-    ("24h", "24 h"),
-    ("48h", "48 h"),
-    ("7d", "7 days"),
-    ("30d", "30 days"),
-    ("90d", "90 days"),
-    ("1y", "1 year"),
-]
 GUEST_COLUMNS = [
     ("name", "name"),
     ("vmid", "VMID"),
@@ -62,9 +57,21 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"status": "ok"})
 
 
+# The live refresh asks for the cards of the hosts the socket named (100 at a time, proxmon.js).
+MAX_ASKED_HOSTS = 200
+
+
 @require_GET
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
+    """The fleet's cards, filtered and sorted. With ?hosts=a,b (the page's live refresh): the
+    fleet line, the order of the cards the page shows (name and stamp each) and the cards of
+    only those hosts, so that one host changing does not re-send a thousand cards."""
+    asked = None
+    if "hosts" in request.GET:
+        asked = {n.strip().lower() for n in request.GET["hosts"].split(",") if n.strip()}
+        if len(asked) > MAX_ASKED_HOSTS:
+            return HttpResponseBadRequest(f"hosts: at most {MAX_ASKED_HOSTS} names at a time")
     status = request.GET.get("status", "")
     status = status if status in fleet.LEVELS else ""
     text = " ".join(request.GET.get("q", "").split())[:100]
@@ -80,9 +87,11 @@ def overview(request: HttpRequest) -> HttpResponse:
     for card in every:
         card.firing = firing.get(card.host.pk, 0)
     tally = fleet.counts(every)
+    shown = fleet.select(every, status, text, sort)
     context = {
-        "cards": fleet.select(every, status, text, sort),
+        "cards": shown,
         "tally": tally,
+        "tally_shown": [(level, tally[level]) for level in fleet.LEVELS if tally[level]],
         "fleet_line": fleet.fleet_line(tally),
         "status": status,
         "q": text,
@@ -92,6 +101,12 @@ def overview(request: HttpRequest) -> HttpResponse:
         "tags": tags,
         "tag": tag,
     }
+    if asked is not None:
+        context["order"] = [[card.host.name, card.stamp] for card in shown]
+        context["cards"] = shown = [card for card in shown if card.host.name in asked]
+    cards.render(shown, timezone.localdate())
+    if asked is not None:
+        return render(request, "dashboard/_fleet_update.html", context)
     if request.htmx and request.htmx.target == "fleet":
         return render(request, "dashboard/_fleet.html", context)
     return render(request, "dashboard/overview.html", context)
@@ -108,8 +123,7 @@ def _host_or_404(name: str) -> Host:
 def host_detail(request: HttpRequest, name: str) -> HttpResponse:
     host = _host_or_404(name)
     summary = getattr(host, "summary", None)
-    forecast = Forecast.objects.filter(host=host).values_list("data", flat=True).first() or {}
-    facts = with_forecast(summary.facts if summary is not None else {}, forecast)
+    facts = summary.facts if summary is not None else {}
     now = timezone.now()
     thresholds = Thresholds.from_settings()
     verdict = evaluate(host.status, host.last_seen_at, host.clock_skew_s, facts, now, thresholds)
@@ -131,16 +145,11 @@ def host_detail(request: HttpRequest, name: str) -> HttpResponse:
             "tree": vdevs.layout(raw, pool["name"]),
             "level": verdict.pool_levels.get(pool["name"], OK),
             "fill": pool_fill_level(pool, thresholds),
-            "forecast": describe((forecast.get("pools") or {}).get(pool["name"]), now),
         }
         for pool in zfs_pools.get("pools", [])
     ]
     storage = [
-        {
-            **s,
-            "fill": storage_fill_level(s, thresholds) if s.get("enabled") else OK,
-            "forecast": describe((forecast.get("storage") or {}).get(s.get("storage")), now),
-        }
+        {**s, "fill": storage_fill_level(s, thresholds) if s.get("enabled") else OK}
         for s in fast.get("storage") or []
     ]
     datasets = [
@@ -161,7 +170,9 @@ def host_detail(request: HttpRequest, name: str) -> HttpResponse:
         "sort": sort,
         "skew_bad": host.clock_skew_s is not None
         and abs(host.clock_skew_s) > thresholds.clock_skew_s,
-        "chart_ranges": CHART_RANGES,
+        "retention_hours": settings.PROXMON_RETENTION_HOURS,
+        "ranges": [h for h in (6, 24, 48) if h <= settings.PROXMON_RETENTION_HOURS]
+        or [settings.PROXMON_RETENTION_HOURS],
         "guest_columns": GUEST_COLUMNS,
         "live": True,
     }
