@@ -26,11 +26,22 @@ from django.views.decorators.http import require_GET
 from alerts.queries import firing_by_host
 from dashboard import cards, fleet, search, vdevs
 from hosts.models import NAME_PATTERN, Host
+from metrics.forecast import describe, with_forecast
 from metrics.limits import client_address, login_limiter
-from metrics.models import Guest, LatestSample, MetricPoint
+from metrics.models import Forecast, Guest, LatestSample, MetricPoint
 from metrics.status import OK, Thresholds, evaluate, pool_fill_level, storage_fill_level
 
 SORTS = {"status", "name"}
+# the host charts' ranges (dashboard/series.py), as the buttons read
+CHART_RANGES = [
+    ("6h", "6 h"),
+    ("24h", "24 h"),
+    ("48h", "48 h"),
+    ("7d", "7 days"),
+    ("30d", "30 days"),
+    ("90d", "90 days"),
+    ("1y", "1 year"),
+]
 GUEST_COLUMNS = [
     ("name", "name"),
     ("vmid", "VMID"),
@@ -123,7 +134,8 @@ def _host_or_404(name: str) -> Host:
 def host_detail(request: HttpRequest, name: str) -> HttpResponse:
     host = _host_or_404(name)
     summary = getattr(host, "summary", None)
-    facts = summary.facts if summary is not None else {}
+    forecast = Forecast.objects.filter(host=host).values_list("data", flat=True).first() or {}
+    facts = with_forecast(summary.facts if summary is not None else {}, forecast)
     now = timezone.now()
     thresholds = Thresholds.from_settings()
     verdict = evaluate(host.status, host.last_seen_at, host.clock_skew_s, facts, now, thresholds)
@@ -145,11 +157,16 @@ def host_detail(request: HttpRequest, name: str) -> HttpResponse:
             "tree": vdevs.layout(raw, pool["name"]),
             "level": verdict.pool_levels.get(pool["name"], OK),
             "fill": pool_fill_level(pool, thresholds),
+            "forecast": describe((forecast.get("pools") or {}).get(pool["name"]), now),
         }
         for pool in zfs_pools.get("pools", [])
     ]
     storage = [
-        {**s, "fill": storage_fill_level(s, thresholds) if s.get("enabled") else OK}
+        {
+            **s,
+            "fill": storage_fill_level(s, thresholds) if s.get("enabled") else OK,
+            "forecast": describe((forecast.get("storage") or {}).get(s.get("storage")), now),
+        }
         for s in fast.get("storage") or []
     ]
     datasets = [
@@ -170,9 +187,7 @@ def host_detail(request: HttpRequest, name: str) -> HttpResponse:
         "sort": sort,
         "skew_bad": host.clock_skew_s is not None
         and abs(host.clock_skew_s) > thresholds.clock_skew_s,
-        "retention_hours": settings.PROXMON_RETENTION_HOURS,
-        "ranges": [h for h in (6, 24, 48) if h <= settings.PROXMON_RETENTION_HOURS]
-        or [settings.PROXMON_RETENTION_HOURS],
+        "chart_ranges": CHART_RANGES,
         "guest_columns": GUEST_COLUMNS,
         "live": True,
     }
