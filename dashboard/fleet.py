@@ -138,7 +138,10 @@ def _stamp(host: Host, facts: dict, verdict: Verdict) -> str:
         str(host.last_seen_at),
         str(fast.get("received_at")),
         str(fast.get("collected_at")),
-        json.dumps([fast.get("host"), fast.get("guests"), fast.get("pools")], default=str),
+        json.dumps(
+            [fast.get("host"), fast.get("guests"), fast.get("pools"), facts.get("forecast")],
+            default=str,
+        ),
         verdict.level,
         str(verdict.as_of),
         *(f"{r.level}:{r.text}" for r in verdict.reasons),
