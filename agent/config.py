@@ -25,7 +25,7 @@ import ssl
 import stat
 import tomllib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 
 from websockets.exceptions import InvalidURI
@@ -146,6 +146,10 @@ def parse(doc: dict[str, Any], where: str) -> Config:
     )
 
 
+@overload
+def _string(doc: dict[str, Any], key: str, where: str, required: Literal[True]) -> str: ...
+@overload
+def _string(doc: dict[str, Any], key: str, where: str, required: bool = False) -> str | None: ...
 def _string(doc: dict[str, Any], key: str, where: str, required: bool = False) -> str | None:
     if key not in doc:
         if required:

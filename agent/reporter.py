@@ -76,7 +76,7 @@ class Backoff:
         self.attempts = 0
 
     def next(self) -> float:
-        ceiling = min(self.maximum, self.initial * 2**self.attempts)
+        ceiling = min(self.maximum, self.initial * 2.0**self.attempts)
         self.attempts = min(self.attempts + 1, 32)
         return max(self.initial, ceiling * (0.5 + 0.5 * self.rng()))
 

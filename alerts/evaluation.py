@@ -105,6 +105,7 @@ def evaluate(
             continue  # no data: neither holds nor resolves
         active = alert is not None and alert.state in (PENDING, FIRING)
         if active and key in observation.lingering:
+            assert alert is not None  # active
             held = observation.lingering[key]
             if finding is None:
                 finding = held
@@ -126,6 +127,7 @@ def evaluate(
                 alerts[key] = alert
                 record("pending", alert)
             else:
+                assert alert is not None  # active
                 if alert.clear_since is not None:  # back while held as firing
                     alert.clear_since = None
                     alert.changes.append(now)
@@ -150,6 +152,7 @@ def evaluate(
         # The condition is known to be gone.
         if not active:
             continue
+        assert alert is not None  # active
         if alert.clear_since is None:
             alert.changes.append(now)
         if alert.state == PENDING:

@@ -187,7 +187,7 @@ def check_orders(app_configs, **kwargs) -> list[CheckMessage]:
 
 @register()
 def check_trusted_proxies(app_configs, **kwargs) -> list[CheckMessage]:
-    problems = []
+    problems: list[CheckMessage] = []
     for item in settings.PROXMON_TRUSTED_PROXIES:
         try:
             ipaddress.ip_network(item, strict=False)
@@ -208,13 +208,13 @@ def check_heartbeat_url(app_configs, **kwargs) -> list[CheckMessage]:
     value = settings.PROXMON_HEARTBEAT_URL
     if not value:
         return []
+    problem: str | None = None
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018  (raises on a port that is not a number)
     except ValueError as exc:
         problem = f"not a valid URL ({exc})"
     else:
-        problem = None
         if parts.scheme not in ("https", "http"):
             problem = "needs https:// or http://"
         elif not parts.hostname:

@@ -217,11 +217,12 @@ def _ata_attributes(data: dict[str, Any]) -> dict[int, int]:
 
 
 def _get(data: dict[str, Any], *keys: str) -> Any:
+    value: Any = data
     for key in keys:
-        if not isinstance(data, dict):
+        if not isinstance(value, dict):
             return None
-        data = data.get(key)
-    return data
+        value = value.get(key)
+    return value
 
 
 def _first_text(data: dict[str, Any], *keys: str) -> str | None:

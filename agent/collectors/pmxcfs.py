@@ -98,7 +98,7 @@ class RrdDump:
     # broadcasts both (PVE's get_rrd_key prefers pve-*-9.0 too).
     _generation: dict[tuple[str, Any], tuple[int, ...]] = field(default_factory=dict, repr=False)
 
-    def _put(self, kind: str, key: Any, generation: tuple[int, ...], fields: list) -> None:
+    def _put(self, kind: str, key: Any, generation: tuple[int, ...], fields: list[Any]) -> None:
         seen = self._generation.get((kind, key))
         if seen is not None and seen > generation:
             return

@@ -109,7 +109,7 @@ def parse_dpkg_status(text: str, packages: Iterable[str]) -> dict[str, str]:
     return found
 
 
-def release_key(release: str) -> tuple:
+def release_key(release: str) -> tuple[int | str, ...]:
     """Order of kernel releases: numbers as numbers ("6.14.8-2-pve" after "6.8.12-15-pve")."""
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", release))
 

@@ -386,7 +386,7 @@ def _config(pool: str, lines: list[str]) -> VdevTally:
 
 def _holds(row: dict[str, Any], later: dict[str, Any]) -> bool:
     """Whether `later` sits below `row` in the tree (rows come in tree order)."""
-    return row["section"] == later["section"] and row["depth"] < later["depth"]
+    return bool(row["section"] == later["section"] and row["depth"] < later["depth"])
 
 
 def _scans(blocks: list[list[str]]) -> tuple[dict[str, Any], str | None]:

@@ -118,7 +118,7 @@ def test_first_collect_takes_two_readings_and_spawns_nothing(tmp_path, monkeypat
         gaps.append(seconds)
         put(tmp_path, "/proc/stat", advance_stat(stat, busy=30, idle=170))
 
-    monkeypatch.setattr(host.time, "sleep", time_passes)
+    monkeypatch.setattr("time.sleep", time_passes)
     sample = host.collect(machine)
     assert gaps == [host.FIRST_READING_GAP_S]
     assert sample["cpu_percent"] == 15.0
@@ -136,13 +136,13 @@ def test_first_collect_takes_two_readings_and_spawns_nothing(tmp_path, monkeypat
 def test_next_collect_uses_the_previous_cycle_without_sleeping(tmp_path, monkeypatch):
     machine = fake_host(tmp_path)
     stat = fixture("proc/stat-4cpu-gopsutil-424.txt")
-    monkeypatch.setattr(host.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
     host.collect(machine)
 
     def no_sleep(seconds):
         raise AssertionError("a later cycle must not sleep")
 
-    monkeypatch.setattr(host.time, "sleep", no_sleep)
+    monkeypatch.setattr("time.sleep", no_sleep)
     put(tmp_path, "/proc/stat", advance_stat(stat, busy=75, idle=25))
     assert host.collect(machine)["cpu_percent"] == 75.0
 
@@ -150,6 +150,6 @@ def test_next_collect_uses_the_previous_cycle_without_sleeping(tmp_path, monkeyp
 def test_missing_proc_file_is_a_source_error(tmp_path, monkeypatch):
     machine = fake_host(tmp_path)
     (tmp_path / "proc" / "meminfo").unlink()
-    monkeypatch.setattr(host.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
     with pytest.raises(SourceError, match="/proc/meminfo: missing"):
         host.collect(machine)

@@ -145,7 +145,7 @@ SYSTEM = {
     "agent_version": "0.1.0",
 }
 
-DATA = {
+DATA: dict[str, dict[str, Any]] = {
     "fast": {
         "host": HOST,
         "storage": STORAGE,
