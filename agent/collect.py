@@ -39,7 +39,7 @@ def collect_tier(machine: Machine, tier: str) -> tuple[dict[str, Any], dict[str,
     errors: dict[str, str] = {}
     via: dict[str, str] = {}
     for module in COLLECTORS:
-        if module.TIER != tier:
+        if tier != module.TIER:
             continue
         source = module.SOURCE
         try:

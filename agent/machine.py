@@ -6,6 +6,7 @@ folder that holds a whole fake host (`--root`) and a `PATH` of stand-in programs
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -130,10 +131,8 @@ class Machine:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.communicate()
 
 

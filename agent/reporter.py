@@ -345,7 +345,7 @@ def shrink(text: str, limit: int) -> tuple[str, str]:
     if len(smaller) <= limit:
         return smaller, "without raw command output"
     reason = f"dropped: the sample was {len(text)} bytes, more than the server accepts"
-    frame["errors"] = {**{source: reason for source in data}, **frame.get("errors", {})}
+    frame["errors"] = {**dict.fromkeys(data, reason), **frame.get("errors", {})}
     frame["data"] = {}
     return serialize(frame), "as errors only"
 

@@ -250,12 +250,12 @@ def measure(
     exit_status = agent.wait(30)
 
     log = log_path.read_text()
-    cycles = {tier: 0 for tier in CYCLE_TIERS}
+    cycles = dict.fromkeys(CYCLE_TIERS, 0)
     sizes: dict[str, list[int]] = {tier: [] for tier in cycles}
     for tier, size in COLLECTED.findall(log):
         cycles[tier] += 1
         sizes[tier].append(int(size))
-    calls = {tier: 0 for tier in cycles}
+    calls = dict.fromkeys(cycles, 0)
     unknown = []
     for line in fake.calls():
         tier = next((t for prefix, t in CALL_TIERS if line.startswith(prefix)), None)

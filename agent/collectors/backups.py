@@ -307,12 +307,10 @@ def _read_log(machine: Machine, task: dict[str, Any]) -> str | None:
 def last_tasks(machine: Machine, node: str, wanted: set[int]) -> dict[int, dict[str, Any]]:
     """The newest vzdump task result per guest, reading at most MAX_TASK_LOGS task logs."""
     found: dict[int, dict[str, Any]] = {}
-    read = 0
-    for task in _vzdump_tasks(machine, node):
+    for read, task in enumerate(_vzdump_tasks(machine, node)):
         if wanted <= set(found) or read >= MAX_TASK_LOGS:
             break
         text = _read_log(machine, task)
-        read += 1
         results = parse_vzdump_log(text) if text is not None else {}
         if not results and task["id"].isdigit():
             # One guest's task with no per-guest line (lock timeout, log gone): its status.

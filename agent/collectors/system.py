@@ -103,9 +103,9 @@ def parse_dpkg_status(text: str, packages: Iterable[str]) -> dict[str, str]:
     for stanza in text.split("\n\n"):
         fields = dict(_DPKG_FIELD.findall(stanza))
         name = fields.get("Package")
-        if name in wanted and name not in found and "Version" in fields:
-            if fields.get("Status", "").split()[-1:] == ["installed"]:
-                found[name] = fields["Version"]
+        installed = fields.get("Status", "").split()[-1:] == ["installed"]
+        if name in wanted and name not in found and "Version" in fields and installed:
+            found[name] = fields["Version"]
     return found
 
 

@@ -43,7 +43,7 @@ def build(tmp_path, scenario="healthy", guests=3, pmxcfs="pve9"):
 
 def test_collectors_are_an_explicit_tuple_covering_every_tier():
     assert isinstance(COLLECTORS, tuple)
-    by_tier = {tier: [m.SOURCE for m in COLLECTORS if m.TIER == tier] for tier in TIERS}
+    by_tier = {tier: [m.SOURCE for m in COLLECTORS if tier == m.TIER] for tier in TIERS}
     assert by_tier == {
         "fast": ["host", "storage", "zfs_pools", "guests"],
         "medium": ["datasets", "guest_configs", "backups", "replication"],

@@ -14,7 +14,7 @@ from metrics.summary import compact
 from metrics.tests.frames import BASE_TIME, DATA, POOL
 
 T0 = BASE_TIME
-DELAYS = {rule: 600.0 for rule in RULES} | {
+DELAYS = dict.fromkeys(RULES, 600.0) | {
     "offline": 180.0,
     "pool_health": 0.0,
     "pool_data_errors": 0.0,
@@ -352,7 +352,7 @@ def test_alert_still_firing_when_the_silence_ends_is_announced_then():
 
 
 def test_items_are_worst_first():
-    run = Run(Config(delays={rule: 0.0 for rule in RULES}))
+    run = Run(Config(delays=dict.fromkeys(RULES, 0.0)))
     run.step(
         0,
         {

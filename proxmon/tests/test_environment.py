@@ -25,11 +25,16 @@ def environment_reads(tree: ast.AST) -> list[int]:
     """Lines that touch os.environ / os.getenv, except the Django bootstrap's setdefault."""
     lines = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv", "environb"}:
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in {"environ", "getenv", "environb"}
+            or (
+                isinstance(node, ast.ImportFrom)
+                and node.module == "os"
+                and {alias.name for alias in node.names} & {"environ", "getenv"}
+            )
+        ):
             lines.append(node.lineno)
-        elif isinstance(node, ast.ImportFrom) and node.module == "os":
-            if {alias.name for alias in node.names} & {"environ", "getenv"}:
-                lines.append(node.lineno)
     bootstrap = {
         node.lineno
         for node in ast.walk(tree)
@@ -45,9 +50,12 @@ def environment_reads(tree: ast.AST) -> list[int]:
 
 def imports_env_helpers(tree: ast.AST) -> bool:
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module == "proxmon":
-            if any(alias.name == "env" for alias in node.names):
-                return True
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "proxmon"
+            and any(alias.name == "env" for alias in node.names)
+        ):
+            return True
         if isinstance(node, ast.Import | ast.ImportFrom):
             names = [alias.name for alias in node.names] + [getattr(node, "module", None)]
             if "proxmon.env" in names:
