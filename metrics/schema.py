@@ -293,9 +293,75 @@ SYSTEM = obj(
     }
 )
 
+
+def reason_text(value: Any, path: str) -> None:
+    """An error message from the host (a failed task, a replication error)."""
+    if not isinstance(value, str):
+        raise Invalid(path, "expected a string")
+    if len(value) > MAX_REASON:
+        raise Invalid(path, f"expected at most {MAX_REASON:,} characters")
+
+
+VMID = integer_upto(MAX_VMID)
+# medium, second release (docs/protocol.md "backups", "replication"); optional in a sample
+BACKUPS = obj(
+    {
+        "jobs": listof(
+            obj(
+                {
+                    "id": string,
+                    "enabled": boolean,
+                    "schedule": n_str,
+                    "storage": n_str,
+                    "all": boolean,
+                    "vmids": listof(VMID, most=MAX_ITEMS),
+                    "exclude": listof(VMID, most=MAX_ITEMS),
+                    "pool": n_str,
+                }
+            )
+        ),
+        "guests": listof(
+            obj(
+                {
+                    "vmid": VMID,
+                    "covered": boolean,
+                    "newest": n_time,
+                    "newest_storage": n_str,
+                    "newest_size": n_int,
+                    "count": integer,
+                    "verified": one_of("ok", "failed", None),
+                    "last_task": nullable(
+                        obj({"end_time": time, "ok": boolean, "error": nullable(reason_text)})
+                    ),
+                }
+            )
+        ),
+    }
+)
+REPLICATION = listof(
+    obj(
+        {
+            "id": string,
+            "vmid": VMID,
+            "target": string,
+            "schedule": string,
+            "last_sync": n_time,
+            "last_try": n_time,
+            "fail_count": integer,
+            "error": nullable(reason_text),
+            "duration_s": n_num,
+        }
+    )
+)
+
 SOURCES: dict[str, dict[str, Any]] = {
     "fast": {"host": HOST, "storage": STORAGE, "zfs_pools": ZFS_POOLS, "guests": GUESTS},
-    "medium": {"datasets": DATASETS, "guest_configs": GUEST_CONFIGS},
+    "medium": {
+        "datasets": DATASETS,
+        "guest_configs": GUEST_CONFIGS,
+        "backups": BACKUPS,
+        "replication": REPLICATION,
+    },
     "slow": {"system": SYSTEM},
 }
 
