@@ -132,6 +132,12 @@ ORDERS = (
         "a storage full alert would never clear",
     ),
     Order(
+        "PROXMON_HISTORY_5M_DAYS",
+        "PROXMON_HISTORY_1H_DAYS",
+        "hourly points would be pruned while the 5-minute points of the same days are kept",
+        strict=False,
+    ),
+    Order(
         "PROXMON_HEARTBEAT_S",
         "PROXMON_PROCESS_DEAD_AFTER_S",
         "live server processes would be taken for dead and their hosts shown offline",
