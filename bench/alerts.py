@@ -51,7 +51,8 @@ def main() -> None:
     server.manage("add_channel", "bench", receiver.url("bench"))
     token = server.add_host("pve1")
     server.start()
-    fired, resolved = [], []
+    fired: list[float] = []
+    resolved: list[float] = []
     seq = 0
     try:
         with connect(server.url, max_size=None) as ws:

@@ -74,7 +74,7 @@ CONFIG_FIXTURES = (
     ("qemu", "ansible-qemu-config-windows.conf"),
     ("lxc", "api-lxc-config-dhcp-raw-lxc-keys.conf"),
 )
-TAGS = (["prod"], ["prod", "web"], ["dev"], [], ["backup"])
+TAGS: tuple[list[str], ...] = (["prod"], ["prod", "web"], ["dev"], [], ["backup"])
 GiB = 2**30
 # Space a pool's datasets can use per byte `zpool list` counts: mirror sizes are already
 # usable (less the slop ZFS keeps); raidz1 of three disks and dRAID1 with four data disks

@@ -18,7 +18,7 @@ def client_address(scope: dict) -> str:
     peer = (scope.get("client") or ("unknown", 0))[0]
     if not _trusted(peer):
         return peer
-    forwarded = []
+    forwarded: list[str] = []
     for name, value in scope.get("headers", []):
         if name.lower() == b"x-forwarded-for":
             forwarded.extend(part.strip() for part in value.decode("latin-1").split(","))
