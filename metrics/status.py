@@ -38,6 +38,9 @@ than `backup_max_age_h`, or whose last backup failed, and a failing or stale rep
 (metrics/protection.py: "vm 104 web-02: last backup 3 days ago"); a source failing in the
 latest sample of any tier ("zfs_pools failing: <reason>", cut to 80 characters); the newest
 fast sample received more than `stale_after_s` ago ("no data for 5 min").
+Disks (metrics/disks.py, standby disks by their last known values): SMART health FAILED is red
+("sdb: SMART health FAILED"); reallocated, pending or uncorrectable sectors, NVMe 90 % used or
+more, or an NVMe critical warning are yellow ("sdb: 8 reallocated sectors").
 A kernel the host would boot that it does not run yet, unless `reboot_needed` is off ("reboot
 needed for kernel 6.17.2-1-pve"; metrics/drift.py: the pinned kernel, else a newer installed one).
 A running scrub or resilver and an INUSE spare are no reason by themselves.
@@ -62,7 +65,7 @@ from datetime import datetime
 
 from django.conf import settings
 
-from metrics import protection
+from metrics import disks, protection
 from metrics.drift import reboot_kernel
 from metrics.forecast import days_left, words
 from metrics.schema import parse_time
@@ -197,6 +200,8 @@ def _problems(
     medium = facts.get("medium") or {}
     for rule, subject, text in protection.findings(medium, now, t.backup_max_age_h, _age):
         reasons.append(Reason(WARNING, text, rule, subject))
+    for level, rule, subject, text in disks.findings(facts.get("slow") or {}):
+        reasons.append(Reason(level, text, rule, subject))
     system = (facts.get("slow") or {}).get("system") or {}
     updates = system.get("pending_updates") or 0
     if updates > 0:
