@@ -55,7 +55,9 @@ medium:
 slow:
 - `system`: {"pve_version", "kernel", "zfs_version", "pending_updates", "agent_version",
   "kernel_newest", "kernel_pinned", "zfs_kmod", "zfs_userland"} (each may be null; the last four
-  are absent from older agents' samples: null)
+  only when the agent sent them)
+- `disks`: one entry per disk, the protocol's keys plus `error`, `values_from` and
+  `asleep_since` (metrics/disks.py: a disk in standby keeps its last known values)
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from metrics.disks import compact_disks
 from metrics.protection import compact_backups, compact_replication
 
 ERROR_CHARS = 200
@@ -133,6 +136,9 @@ def compact(
             system = data["system"]
             facts["system"] = _pick(system, SYSTEM_KEYS)
             facts["system"].update((key, system[key]) for key in DRIFT_KEYS if key in system)
+        if "disks" in data:
+            previous_disks = (previous or {}).get("disks")
+            facts["disks"] = compact_disks(data["disks"], previous_disks, facts["collected_at"])
     else:
         raise ValueError(f"unknown tier {tier!r}")
     return facts
