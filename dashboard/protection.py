@@ -17,11 +17,12 @@ from collections import Counter
 from datetime import datetime
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from dashboard.htmx import HtmxHttpRequest
 from metrics.models import HostSummary
 from metrics.protection import backup_state, guest_label, schedule_interval_s
 from metrics.schema import parse_time
@@ -150,7 +151,7 @@ def _older_hours(raw: str) -> float | None:
 
 @require_GET
 @login_required
-def fleet(request: HttpRequest) -> HttpResponse:
+def fleet(request: HtmxHttpRequest) -> HttpResponse:
     now = timezone.now()
     max_age_h = Thresholds.from_settings().backup_max_age_h
     show = request.GET.get("show", "")

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET
 
 from alerts.queries import firing_by_host
 from dashboard import cards, fleet, search, vdevs
+from dashboard.htmx import HtmxHttpRequest
 from hosts.models import NAME_PATTERN, Host
 from metrics.forecast import describe, with_forecast
 from metrics.limits import client_address, login_limiter
@@ -74,7 +75,7 @@ MAX_ASKED_HOSTS = 200
 
 @require_GET
 @login_required
-def overview(request: HttpRequest) -> HttpResponse:
+def overview(request: HtmxHttpRequest) -> HttpResponse:
     """The fleet's cards, filtered and sorted. With ?hosts=a,b (the page's live refresh): the
     fleet line, the order of the cards the page shows (name and stamp each) and the cards of
     only those hosts, so that one host changing does not re-send a thousand cards."""
@@ -131,7 +132,7 @@ def _host_or_404(name: str) -> Host:
 
 @require_GET
 @login_required
-def host_detail(request: HttpRequest, name: str) -> HttpResponse:
+def host_detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
     host = _host_or_404(name)
     summary = getattr(host, "summary", None)
     forecast = Forecast.objects.filter(host=host).values_list("data", flat=True).first() or {}
@@ -269,7 +270,7 @@ def host_metrics(request: HttpRequest, name: str) -> JsonResponse:
 
 @require_GET
 @login_required
-def vms(request: HttpRequest) -> HttpResponse:
+def vms(request: HtmxHttpRequest) -> HttpResponse:
     query = search.normalise(request.GET.get("q", ""))
     context: dict = {"q": query, "mode": "", "results": [], "total": 0}
     if query:
