@@ -345,7 +345,8 @@ def shrink(text: str, limit: int) -> tuple[str, str]:
     if len(smaller) <= limit:
         return smaller, "without raw command output"
     reason = f"dropped: the sample was {len(text)} bytes, more than the server accepts"
-    frame["errors"] = {**dict.fromkeys(data, reason), **frame.get("errors", {})}
+    sources = [key for key in data if key != "via"]  # `via` describes sources, is none
+    frame["errors"] = {**dict.fromkeys(sources, reason), **frame.get("errors", {})}
     frame["data"] = {}
     return serialize(frame), "as errors only"
 

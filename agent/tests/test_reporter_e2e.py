@@ -216,6 +216,16 @@ def test_a_sample_too_large_even_without_raw_keeps_only_its_errors():
     assert frame["seq"] == 1 and frame["collected_at"] == json.loads(text)["collected_at"]
 
 
+def test_a_sample_cut_to_its_errors_names_no_error_for_via():
+    """`via` says where sources came from; it is no source and gets no error entry."""
+    guests = [{"vmid": 100, "name": "x" * 5000}]
+    data = {"guests": guests, "via": {"guests": "pmxcfs"}}
+    text = serialize(make_sample("fast", 1, 1_700_000_000, data, {}))
+    smaller, how = shrink(text, 1000)
+    frame = json.loads(smaller)
+    assert how == "as errors only" and list(frame["errors"]) == ["guests"]
+
+
 async def test_redirects_are_not_followed(caplog):
     async def script(ws, number):
         await target.join(ws)
