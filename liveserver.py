@@ -30,6 +30,8 @@ def free_port() -> int:
 
 
 class LiveServer:
+    env: dict[str, str]  # the server process's environment
+
     def __init__(self, workdir: Path, share: LiveServer | None = None, **env: str) -> None:
         """`share`: run as a second process of that server (same database, same Redis)."""
         self.workdir = Path(workdir)

@@ -28,8 +28,9 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        if getattr(self, "flusher", None):
-            self.flusher.cancel()
+        flusher = getattr(self, "flusher", None)  # not there if the socket closed before accept
+        if flusher:
+            flusher.cancel()
         await self.channel_layer.group_discard(DASHBOARD_GROUP, self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None) -> None:
