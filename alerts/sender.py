@@ -151,7 +151,7 @@ def notify(url: str, title: str, body: str, key: str, secret: str = "") -> Resul
     if plugin is None:
         return Result(False, "Apprise does not understand this URL")
     if isinstance(getattr(plugin, "headers", None), dict):
-        plugin.headers["Idempotency-Key"] = key
+        plugin.headers["Idempotency-Key"] = key  # type: ignore[attr-defined]
     with _apprise_log() as lines, _responses(secret) as responses:
         try:
             ok = bool(plugin.notify(title=title, body=body))
@@ -248,7 +248,7 @@ def _responses(secret: str = ""):
                     seen.append((response.status_code, dict(response.headers)))
                 return response
 
-            requests.Session.send = send
+            requests.Session.send = send  # type: ignore[method-assign]
             _patched = True
     _local.responses, _local.secret = [], secret
     try:

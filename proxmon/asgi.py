@@ -58,7 +58,8 @@ application = ProtocolTypeRouter(
                     "ws/dashboard",
                     AllowedHostsOriginValidator(AuthMiddlewareStack(DashboardConsumer.as_asgi())),
                 ),
-                re_path(r"", refuse_unknown_path),  # matches what nothing above matched
+                # matches what nothing above matched (an ASGI app: django-stubs types views)
+                re_path(r"", refuse_unknown_path),  # type: ignore[arg-type]
             ]
         ),
     }

@@ -57,9 +57,10 @@ class _KeepsCancellation:
     async def send_packed_command(self, command, check_health: bool = True) -> None:
         task = asyncio.current_task()
         requested = task.cancelling() if task is not None else 0
-        await super().send_packed_command(command, check_health)
+        # a mixin: the class it is mixed into (redis-py's Connection) has these
+        await super().send_packed_command(command, check_health)  # type: ignore[misc]
         if task is not None and task.cancelling() > requested:
-            await self.disconnect(nowait=True)
+            await self.disconnect(nowait=True)  # type: ignore[attr-defined]
             raise asyncio.CancelledError("cancelled while sending a command to Redis")
 
 

@@ -87,7 +87,7 @@ def channel(db, receivers):
         channel = Channel(name=name, url=kwargs.pop("url", receiver.url()), **kwargs)
         channel.full_clean()
         channel.save()
-        channel.receiver = receiver
+        channel.receiver = receiver  # type: ignore[attr-defined]
         return channel
 
     return make
