@@ -46,7 +46,10 @@ QUICK = {"duration": 120.0, "fast": 5, "medium": 10, "slow": 20}
 DEFAULTS = {"duration": 3600.0, "fast": 30, "medium": 300, "slow": 1800}
 # Which tier runs a command of the fake host (calls.log holds "program arguments").
 CALL_TIERS = (
-    ("pvesh get /nodes/", "fast"),
+    ("pvesh get /nodes/pve-fake/storage --content backup", "medium"),  # backups
+    ("pvesh get /nodes/pve-fake/storage/", "medium"),  # a backup storage's content
+    ("pvesh get /nodes/", "fast"),  # storage, only without pmxcfs's files
+    ("smartctl ", "slow"),
     ("pvesh get /cluster/resources", "fast"),
     ("zpool ", "fast"),
     ("zfs version", "slow"),
