@@ -1,5 +1,6 @@
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -254,7 +255,7 @@ def test_backup_storages_are_enabled_active_and_hold_backups():
 def test_guests_of_the_node_and_vmids_with_backups_elsewhere():
     guests = {100: {"type": "qemu", "name": "web", "template": False}}
     jobs = backups.parse_jobs("vzdump: j\n\tvmid 100\n")
-    found = [
+    found: list[dict[str, Any]] = [
         {"vmid": 100, "ctime": 10, "size": 5, "verified": "failed", "storage": "a"},
         {"vmid": 100, "ctime": 20, "size": 7, "verified": None, "storage": "b"},
         {"vmid": 9000, "ctime": 30, "size": 1, "verified": "ok", "storage": "a"},

@@ -183,7 +183,9 @@ async def test_frame_too_large_is_resent_without_raw_output(caplog):
     async def script(ws, number):
         await server.join(ws)
         if number == 2:  # a new sample over the learnt limit: shrunk before it is sent
-            buffer.add(4, later.get(4), label="fast #4")
+            text = later.get(4)
+            assert text is not None
+            buffer.add(4, text, label="fast #4")
         while True:
             frame = await server.recv(ws)
             await ws.send(json.dumps({"type": "ack", "seq": frame["seq"]}))
