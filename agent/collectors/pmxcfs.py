@@ -29,6 +29,7 @@ fraction of the guest's own `maxcpu`; net and disk values are counters since gue
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -210,9 +211,12 @@ def number(value: str | None, what: str) -> float | None:
     if value is None:
         return None
     try:
-        return float(value)
+        result = float(value)
     except ValueError:
-        raise SourceError(f"{RRD_PATH}: {what}: expected a number, got {value!r:.40}") from None
+        result = math.nan
+    if not math.isfinite(result):  # also `nan` and `1e999`, which Python's float() takes
+        raise SourceError(f"{RRD_PATH}: {what}: expected a number, got {value!r:.40}")
+    return result
 
 
 def field_at(fields: list[str | None], index: int) -> str | None:

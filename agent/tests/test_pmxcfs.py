@@ -139,6 +139,10 @@ def test_malformed_rrd_lines_are_skipped_and_bad_numbers_named():
     text = "pve2.3-vm/100:lots:web:running:0:1:2:0.5:100:50:0:0:1:1:1:1\n"
     with pytest.raises(SourceError, match="guest 100: uptime: expected a number"):
         guests.from_pmxcfs(text, vmlist({100: ("pve", "qemu")}), "pve")
+    for bad in ("nan", "1e999", "inf"):
+        text = f"pve2.3-vm/100:1:web:running:0:1:2:0.5:100:{bad}:0:0:1:1:1:1\n"
+        with pytest.raises(SourceError, match="guest 100: mem: expected a number"):
+            guests.from_pmxcfs(text, vmlist({100: ("pve", "qemu")}), "pve")
 
 
 def test_storage_cfg_of_a_default_pve8_install():
