@@ -36,6 +36,7 @@ class Vdev:
     checksum: int | None
     depth: int = 0
     note: str = ""  # text's trailing words: "cannot open", "(resilvering)"
+    disk: tuple[str, str] | None = None  # (level, words) of the disk's SMART state (disks.py)
     children: list[Vdev] = field(default_factory=list)
 
     @property
