@@ -354,6 +354,31 @@ REPLICATION = listof(
     )
 )
 
+# slow, second release (docs/protocol.md "disks"); optional in a sample. `error` is this
+# implementation's additive key: why smartctl could not read that disk.
+DISKS = listof(
+    obj(
+        {
+            "device": string,
+            "model": n_str,
+            "serial": n_str,
+            "protocol": n_str,
+            "standby": boolean,
+            "passed": nullable(boolean),
+            "temperature_c": n_num,
+            "power_on_hours": n_int,
+            "reallocated_sectors": n_int,
+            "pending_sectors": n_int,
+            "uncorrectable_sectors": n_int,
+            "percentage_used": n_num,
+            "media_errors": n_int,
+            "critical_warning": n_int,
+            "by_id": listof(string, most=MAX_ITEMS),
+            "error": OptionalKey(nullable(reason_text)),
+        }
+    )
+)
+
 SOURCES: dict[str, dict[str, Any]] = {
     "fast": {"host": HOST, "storage": STORAGE, "zfs_pools": ZFS_POOLS, "guests": GUESTS},
     "medium": {
@@ -362,7 +387,7 @@ SOURCES: dict[str, dict[str, Any]] = {
         "backups": BACKUPS,
         "replication": REPLICATION,
     },
-    "slow": {"system": SYSTEM},
+    "slow": {"system": SYSTEM, "disks": DISKS},
 }
 
 
