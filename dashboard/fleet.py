@@ -59,7 +59,7 @@ class Card:
     def pool_chips(self) -> list[dict]:
         """Each pool with the level of its own reasons: the colour of its chip."""
         levels = self.verdict.pool_levels
-        return [{**pool, "level": levels.get(pool.get("name"), "ok")} for pool in self.pools]
+        return [{**pool, "level": levels.get(pool.get("name", ""), "ok")} for pool in self.pools]
 
     @property
     def guests(self) -> dict:

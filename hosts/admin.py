@@ -96,10 +96,12 @@ class HostAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
         else:
-            obj._new_token = obj.issue_token()
+            # handed to response_add, which shows it once
+            obj._new_token = obj.issue_token()  # type: ignore[attr-defined]
 
     def response_add(self, request, obj: Host, post_url_continue=None) -> HttpResponse:
-        return self._token_page(request, obj, obj._new_token, "Host added")
+        token: str = obj._new_token  # type: ignore[attr-defined]
+        return self._token_page(request, obj, token, "Host added")
 
     def get_urls(self):
         return [

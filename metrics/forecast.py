@@ -171,4 +171,4 @@ def describe(entry: dict | None, now: datetime) -> str:
     if entry.get("state") == "growing":
         days = days_left(entry.get("full_at"), now)
         return words(days) if days is not None else ""
-    return STATE_WORDS.get(entry.get("state"), "")
+    return STATE_WORDS.get(entry.get("state", ""), "")
