@@ -95,7 +95,7 @@ DATASET_KEYS = (
     "usedbysnapshots",
 )
 SYSTEM_KEYS = ("pve_version", "kernel", "zfs_version", "pending_updates", "agent_version")
-# Copied only when the agent sent them (agents before 0.2 did not): the drift page and the
+# Copied only when the agent sent them (older agents do not): the drift page and the
 # reboot rule (metrics/drift.py) read them.
 DRIFT_KEYS = ("kernel_newest", "kernel_pinned", "zfs_kmod", "zfs_userland")
 
