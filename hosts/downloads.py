@@ -25,7 +25,7 @@ BINARY_NAME = "proxmon-agent"
 UNIT_NAME = "proxmon-agent.service"
 SUMS_NAME = "SHA256SUMS"
 NOT_BUILT = (
-    "No agent binary is built on this proxmon server yet ({path} does not exist).\n"
+    "No agent binary is built on this proxmon server yet ({path} is not a file).\n"
     "On the server, in the proxmon folder, run:\n"
     "\n"
     "    scripts/build-agent\n"
@@ -68,7 +68,7 @@ def binary_sha256() -> str | None:
     """The binary's sum, or None while none is built."""
     try:
         return sha256(binary_path())
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError):
         return None
 
 
@@ -81,8 +81,8 @@ def _not_built() -> HttpResponse:
 @require_safe
 def binary(request: HttpRequest) -> HttpResponse:
     try:
-        file = open(binary_path(), "rb")
-    except FileNotFoundError:
+        file = open(binary_path(), "rb")  # noqa: SIM115 (FileResponse closes it)
+    except (FileNotFoundError, IsADirectoryError):
         return _not_built()
     return FileResponse(
         file, as_attachment=True, filename=BINARY_NAME, content_type="application/octet-stream"

@@ -62,6 +62,9 @@ def test_no_binary_built_yet_is_a_404_that_says_what_to_run(client, settings, tm
         text = response.content.decode()
         assert "scripts/build-agent" in text and "PROXMON_AGENT_BINARY" in text
         assert str(tmp_path / "dist/proxmon-agent") in text
+    settings.PROXMON_AGENT_BINARY = tmp_path  # a folder: the same answer, not a server error
+    assert client.get("/agent/proxmon-agent").status_code == 404
+    assert client.get("/agent/SHA256SUMS").status_code == 404
 
 
 def test_downloads_take_no_writes(client, binary):
