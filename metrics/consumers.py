@@ -7,6 +7,7 @@ blocks (bcrypt, the ORM, big JSON) runs in a thread, never on the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
@@ -64,10 +65,8 @@ def decode(text: str, exact: bool = True) -> dict:
     """
     frame: Any = None
     if not exact:
-        try:
+        with contextlib.suppress(orjson.JSONDecodeError):
             frame = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
     if frame is None:
         try:
             frame = json.loads(text, parse_constant=_reject_constant)

@@ -370,6 +370,5 @@ def _update_derived(host_id: int, data: dict, memo: Memo, learned: Memo) -> None
         learned.kernel_known = True
     if "guests" in data:
         learned.guests = guestindex.index_runtime(host_id, data["guests"], memo.guests)
-    if "guest_configs" in data:
-        if guestindex.index_configs(host_id, data["guest_configs"]):
-            learned.guests = None  # names may have changed: read the index again
+    if "guest_configs" in data and guestindex.index_configs(host_id, data["guest_configs"]):
+        learned.guests = None  # names may have changed: read the index again
