@@ -201,7 +201,7 @@ def roll_up(
     if bound is None:
         bound = _settled()
     done = 0
-    keyframes: dict[int, bytes] = {}
+    keyframes: dict[int, bytes | None] = {}
     while not should_stop():
         state = RollupState.objects.get_or_create(pk=1)[0]
         if state.last_id >= bound:
@@ -235,12 +235,19 @@ def _settled() -> int:
     return newest.values_list("id", flat=True).first() or 0
 
 
-def _aggregate(rows: list, keyframes: dict[int, bytes]) -> dict:
-    """(host, step, start) -> [row data, guests or None], from the samples `rows`."""
+
+def _aggregate(rows: list, keyframes: dict[int, bytes | None]) -> dict:
+    """(host, step, start) -> [row data, guests or None], from the samples `rows`.
+    `keyframes`: decompressed keyframes by id, None for one that does not decompress (its
+    samples are skipped and logged, they do not stop history)."""
     missing = {r[3] for r in rows if r[3] is not None and r[3] not in keyframes}
     if missing:
         for pk, data in Keyframe.objects.filter(pk__in=missing).values_list("id", "data"):
-            keyframes[pk] = codec.decompress(bytes(data))
+            try:
+                keyframes[pk] = codec.decompress(bytes(data))
+            except Exception as exc:  # noqa: BLE001 - its samples are skipped below, one by one
+                log.warning("keyframe %s unreadable, its samples not rolled up: %r", pk, exc)
+                keyframes[pk] = None
     if len(keyframes) > 4096:  # more hosts than this in one pass: start over, stay bounded
         keep = {r[3] for r in rows}
         for pk in [pk for pk in keyframes if pk not in keep]:
@@ -248,7 +255,10 @@ def _aggregate(rows: list, keyframes: dict[int, bytes]) -> dict:
     buckets: dict = {}
     for sample_id, host_id, collected_at, keyframe_id, body in rows:
         try:
-            text = codec.decompress(bytes(body), keyframes.get(keyframe_id))
+            dictionary = keyframes.get(keyframe_id)
+            if keyframe_id is not None and dictionary is None:
+                raise ValueError(f"keyframe {keyframe_id} unreadable")
+            text = codec.decompress(bytes(body), dictionary)
             data = orjson.loads(text).get("data") or {}
             row, guests = extract(data)
         except Exception as exc:  # noqa: BLE001 - one unreadable sample must not stop history
