@@ -62,6 +62,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 
@@ -97,12 +98,11 @@ class Thresholds:
 
     @classmethod
     def from_settings(cls) -> Thresholds:
-        return cls(
-            **{
-                f.name: getattr(settings, f"PROXMON_STATUS_{f.name.upper()}", f.default)
-                for f in dataclasses.fields(cls)
-            }
-        )
+        values: dict[str, Any] = {
+            f.name: getattr(settings, f"PROXMON_STATUS_{f.name.upper()}", f.default)
+            for f in dataclasses.fields(cls)
+        }
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,7 @@ def _problems(
     pool_levels = {}
     for pool in (fast or {}).get("pools", []):
         found = _pool(pool, now, t)
-        pool_levels[pool["name"]] = min((r.level for r in found), key=RANK.get, default=OK)
+        pool_levels[pool["name"]] = min((r.level for r in found), key=RANK.__getitem__, default=OK)
         reasons += found
     for storage in (fast or {}).get("storage", []):
         reasons += _storage(storage, t)
@@ -255,7 +255,7 @@ def _pool(pool: dict, now: datetime, t: Thresholds) -> list[Reason]:
         reasons.append(Reason(CRITICAL, f"{name}: {errors}", "pool_data_errors", name))
     level = pool_fill_level(pool, t)
     if level != OK:
-        text = f"{name} {int(pool_used_pct(pool))} % full"
+        text = f"{name} {int(pool_used_pct(pool) or 0)} % full"  # known: level is not OK
         reasons.append(Reason(level, text, "pool_capacity", name))
     counts = pool.get("errors") or {}
     kinds = [(kind, counts.get(kind) or 0) for kind in ("read", "write", "checksum")]
@@ -302,7 +302,7 @@ def _storage(storage: dict, t: Thresholds) -> list[Reason]:
         return [Reason(WARNING, f"storage {name} inactive", "storage_inactive", name)]
     if storage_fill_level(storage, t) != OK:
         used = _percent(storage["used"], storage["total"])
-        return [Reason(WARNING, f"storage {name} {int(used)} % full", "storage_full", name)]
+        return [Reason(WARNING, f"storage {name} {int(used or 0)} % full", "storage_full", name)]
     return []
 
 
