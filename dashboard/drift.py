@@ -67,6 +67,8 @@ class Row:
     as_of: str | None = None  # that sample's collected_at
     error: str | None = None  # the system source's reason when it failed
     cells: dict[str, Cell] = field(default_factory=dict)
+    # the row's markup (dashboard/drift_page.py renders it); not part of what the row says
+    html: str = field(default="", repr=False, compare=False)
 
     @property
     def flagged(self) -> bool:

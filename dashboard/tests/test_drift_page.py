@@ -207,3 +207,15 @@ def test_hostile_version_strings_are_escaped_and_cleaned(user_client):
     # the hostile value orders without an error, as a version: it never crashes the sort
     for sort in ("pve", "-pve", "boot", "-boot"):
         assert user_client.get(f"/drift/?sort={sort}").status_code == 200
+
+
+def test_a_kept_row_is_rendered_again_when_the_fleet_changes_its_marks(user_client):
+    store("pve-a", CURRENT)
+    store("pve-b", {**CURRENT, "pve_version": "9.1.1"})
+    assert rows(user_client.get("/drift/").content.decode())["pve-a"]["pve"] == (
+        "drift-pve differs older | 8.4.14 ▼ older"  # a tie goes to the newest
+    )
+    store("pve-c", CURRENT)  # now most hosts run 8.4.14: pve-a's row says something else
+    found = rows(user_client.get("/drift/").content.decode())
+    assert found["pve-a"]["pve"] == "drift-pve | 8.4.14"
+    assert found["pve-b"]["pve"] == "drift-pve differs newer | 9.1.1 ▲ newer"
