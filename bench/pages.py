@@ -1,4 +1,5 @@
-"""Server time to render the overview and a search with a big fleet in the database.
+"""Server time to render the overview, a search and the drift page with a big fleet in the
+database.
 
     .venv/bin/python -m bench.pages --hosts 1000          # SQLite file in a temp folder
     DATABASE_URL=postgres://... .venv/bin/python -m bench.pages --hosts 1000
@@ -121,6 +122,12 @@ def timed(client, url: str, repeats: int, before=lambda: None) -> dict:
             "bytes": len(response.content)}  # fmt: skip
 
 
+def _forget_drift_rows() -> None:
+    from dashboard import drift_page
+
+    drift_page._rendered.clear()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=1000)
@@ -169,6 +176,9 @@ def main() -> None:
         "search_mac": timed(client, "/vms/?q=bc:24:11:02:11:21", args.repeats),
         "search_vmid": timed(client, "/vms/?q=142", args.repeats),
         "host_detail": timed(client, "/hosts/pve0007/", args.repeats),
+        "drift": timed(client, "/drift/", args.repeats),
+        "drift_cold": timed(client, "/drift/", args.repeats, before=_forget_drift_rows),
+        "drift_sorted": timed(client, "/drift/?sort=-boot", args.repeats),
     }
     print(json.dumps(results, indent=2))
 
