@@ -206,7 +206,7 @@ def _splice(text: bytes, raws: dict[str, bytes]) -> bytes:
 # --- what msgspec does not check ---------------------------------------------------------------
 
 # Days that may not exist (February 29 exists in leap years: the slow path decides).
-_DAYS: Final = re.compile(rb"-(?:0[2469]|11)-(?:29|3[01])T")
+_DAYS: Final = re.compile(rb"-(?:02-(?:29|3[01])|(?:0[469]|11)-31)T")
 # What structure and numbers are made of, digits as 0 and exponents as e; the rest goes.
 _KEEP: Final = b'"[]{},:0123456789eE+'
 _TABLE: Final = bytes.maketrans(b"123456789E", b"000000000e")

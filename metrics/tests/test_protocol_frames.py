@@ -209,3 +209,9 @@ def test_every_odd_value_anywhere_is_judged_alike_by_msgspec_and_the_exact_check
                 assert got == expected, (path, odd)
                 checked += 1
     assert checked > 1000
+
+
+def test_the_last_day_of_a_30_day_month_takes_the_fast_path():
+    frame = frames.sample("fast")
+    frame["data"]["zfs_pools"]["pools"][0]["scan"]["start_time"] = "2026-11-30T23:51:00Z"
+    assert not unusual(json.dumps(frame).encode())
