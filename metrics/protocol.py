@@ -275,11 +275,13 @@ class System(TypedDict):
     zfs_version: Text | None
     pending_updates: Integer | None
     agent_version: Text | None
-    # additive: what the drift page and the reboot rule read (metrics/drift.py)
-    kernel_newest: NotRequired[Any]
-    kernel_pinned: NotRequired[Any]
-    zfs_kmod: NotRequired[Any]
-    zfs_userland: NotRequired[Any]
+    # additive: what the drift page and the reboot rule read (metrics/drift.py); absent from
+    # older agents. Text like the other versions: a number would stop version_key on every page
+    # of that host.
+    kernel_newest: NotRequired[Text | None]
+    kernel_pinned: NotRequired[Text | None]
+    zfs_kmod: NotRequired[Text | None]
+    zfs_userland: NotRequired[Text | None]
 
 
 class SmartDisk(TypedDict):

@@ -50,12 +50,21 @@ def test_additive_keys_this_server_reads_are_decoded_and_never_nacked():
     fast, slow = frames.sample("fast"), frames.sample("slow")
     fast["data"]["via"] = {"guests": "pmxcfs", "storage": ["odd"]}
     fast["data"]["guests"][0]["template"] = "perhaps"
-    slow["data"]["system"].update(kernel_newest="6.8.12-16-pve", kernel_pinned=None, zfs_kmod=5)
+    slow["data"]["system"].update(kernel_newest="6.8.12-16-pve", kernel_pinned=None)
     decoded_fast, decoded_slow = decode_frame(json.dumps(fast)), decode_frame(json.dumps(slow))
     assert decoded_fast.data["via"] == {"guests": "pmxcfs", "storage": ["odd"]}
     assert decoded_fast.data["guests"][0]["template"] == "perhaps"
     assert decoded_slow.data["system"]["kernel_newest"] == "6.8.12-16-pve"
-    assert decoded_slow.data["system"]["zfs_kmod"] == 5
+    assert decoded_slow.data["system"]["kernel_pinned"] is None
+
+
+def test_the_drift_keys_are_text_or_null_like_the_other_versions():
+    """A number there would reach version_key (metrics/drift.py) on every page of the host."""
+    slow = frames.sample("slow")
+    slow["data"]["system"]["zfs_kmod"] = 5
+    decoded = decode_frame(json.dumps(slow))
+    assert isinstance(decoded, Rejected), decoded
+    assert decoded.problem.startswith("data.system.zfs_kmod:"), decoded.problem
 
 
 @pytest.mark.parametrize(
