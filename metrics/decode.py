@@ -263,7 +263,8 @@ def _unescaped(body: bytes) -> bytes:
 
 
 def _finds(text: bytes, needle: bytes) -> list[int]:
-    found, at = [], text.find(needle)
+    found: list[int] = []
+    at = text.find(needle)
     while at >= 0 and len(found) <= _MAX_HITS:
         found.append(at)
         at = text.find(needle, at + 1)
