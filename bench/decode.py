@@ -18,8 +18,10 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -33,8 +35,14 @@ def frames(hosts: int, count: int) -> dict[str, list[str]]:
     full, same = [], []
     for n in range(count):
         host, when = simulated[n % hosts], start + timedelta(seconds=30 * (n // hosts))
-        frame = {"type": "sample", "seq": n, "tier": "fast", "collected_at": rfc3339(when),
-                 "data": host.data("fast", when), "errors": {}}  # fmt: skip
+        frame: dict[str, Any] = {
+            "type": "sample",
+            "seq": n,
+            "tier": "fast",
+            "collected_at": rfc3339(when),
+            "data": host.data("fast", when),
+            "errors": {},
+        }
         full.append(json.dumps(frame, separators=(",", ":")))
         del frame["data"]["zfs_pools"]["raw"]
         frame["data"]["zfs_pools"]["raw_same"] = True
@@ -47,11 +55,13 @@ def main() -> None:
     parser.add_argument("--hosts", type=int, default=20)
     parser.add_argument("--frames", type=int, default=2000)
     args = parser.parse_args()
+    read: Callable[[str], Any]
     try:
-        from metrics.decode import SampleFrame
-        from metrics.decode import decode_frame as read
+        from metrics.decode import SampleFrame, decode_frame
 
-        def check(result: object) -> None:
+        read = decode_frame
+
+        def check(result: Any) -> None:
             assert isinstance(result, SampleFrame), result
 
         name = "metrics.decode.decode_frame"
@@ -63,10 +73,12 @@ def main() -> None:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proxmon.settings")
         os.environ.setdefault("SECRET_KEY", "bench")
         django.setup()
-        from metrics.consumers import decode_sample as read  # type: ignore[no-redef]
+        from metrics.consumers import decode_sample
 
-        def check(result: object) -> None:
-            assert result[1] is None, result  # type: ignore[index]
+        read = decode_sample
+
+        def check(result: Any) -> None:
+            assert result[1] is None, result
 
         name = "metrics.consumers.decode_sample"
     report: dict[str, object] = {"reader": name}

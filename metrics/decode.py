@@ -215,6 +215,7 @@ _NOT_STRUCTURE: Final = b"0e+,:"
 # An exponent of three digits or more (1e400 overflows; 1e100 is only looked at), or a run of
 # 309 digits (a float that overflows, or an integer the standard library may refuse).
 _NUMBERS: Final = (b"e000", b"e+000", b"0" * 309)
+_MAX_HITS: Final = 256
 
 
 def unusual(body: bytes) -> bool:
@@ -226,6 +227,8 @@ def unusual(body: bytes) -> bool:
         return True
     kept = _unescaped(body).translate(_TABLE, _DROP)
     hits = sorted(at for needle in _NUMBERS for at in _finds(kept, needle))
+    if len(hits) > _MAX_HITS:
+        return True  # a frame full of them: the exact check's C parser is cheaper than this loop
     quotes, last = 0, 0
     for at in hits:  # a hit inside a string (hex in device paths is common) does not count
         quotes, last = quotes + kept.count(b'"', last, at), at
@@ -260,8 +263,9 @@ def _unescaped(body: bytes) -> bytes:
 
 
 def _finds(text: bytes, needle: bytes) -> list[int]:
-    found, at = [], text.find(needle)
-    while at >= 0:
+    found: list[int] = []
+    at = text.find(needle)
+    while at >= 0 and len(found) <= _MAX_HITS:
         found.append(at)
         at = text.find(needle, at + 1)
     return found

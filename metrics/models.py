@@ -92,8 +92,8 @@ class Sample(models.Model):
     tier = models.CharField(max_length=6, choices=Tier.choices)
     collected_at = models.DateTimeField()
     received_at = models.DateTimeField(default=timezone.now)
-    # {"data": {...}, "errors": {...}} exactly as the agent sent them, compressed against the
-    # keyframe (metrics/codec.py); read it as `sample.payload`.
+    # The sample frame exactly as the agent sent it (before issue 11: {"data", "errors"}),
+    # compressed against the keyframe (metrics/codec.py); read it as `sample.payload`.
     keyframe = models.ForeignKey(Keyframe, on_delete=models.PROTECT, null=True, related_name="+")
     body = models.BinaryField()
 
@@ -128,7 +128,7 @@ class LatestSample(models.Model):
     tier = models.CharField(max_length=6, choices=Tier.choices)
     collected_at = models.DateTimeField()
     received_at = models.DateTimeField()
-    # the sample's {"data", "errors"} JSON, zstd-compressed: the text ingest encoded once already
+    # the sample frame as the agent sent it, zstd-compressed (metrics/codec.py decodes it)
     body = models.BinaryField()
     errors = models.JSONField(default=dict)
 

@@ -333,3 +333,10 @@ def test_a_huge_integer_where_the_protocol_wants_an_integer_is_judged_exactly():
     assert (
         judged("fast", path, 2**70) == "data.host.mem.total: expected an integer from 0 to 2^63-1"
     )
+
+
+def test_a_frame_full_of_exponent_lookalikes_is_judged_exactly_and_accepted():
+    frame = frames.sample("fast", seq=7)
+    frame["data"]["zfs_pools"]["raw"] = {"ids": ["9e677" * 1000, "1e100"]}
+    decoded = decode_frame(json.dumps(frame))
+    assert isinstance(decoded, SampleFrame)
