@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.scale --agents 1000 --duration 180           # 30 s cadence
     .venv/bin/python -m bench.scale --agents 200 --duration 30 --fast 5    # compressed cadence
     .venv/bin/python -m bench.scale --agents 20 --duration 15 --saturate   # ingest ceiling
+    .venv/bin/python -m bench.scale --agents 20 --duration 15 --saturate --raw-same
     eval "$(scripts/services)"; .venv/bin/python -m bench.scale ...        # PostgreSQL + Redis
 
 Starts a LiveServer (`manage.py serve`, daphne) on a fresh database: SQLite, or PostgreSQL when
@@ -204,6 +205,11 @@ def main(argv: list[str] | None = None) -> dict:
     )
     p.add_argument("--static-payloads", action="store_true", help="build each payload once")
     p.add_argument(
+        "--raw-same",
+        action="store_true",
+        help='agents send "raw_same": true for raw output the server acked on the connection',
+    )
+    p.add_argument(
         "--ramp",
         type=float,
         default=0,
@@ -268,6 +274,7 @@ def main(argv: list[str] | None = None) -> dict:
         "mode": "saturate" if args.saturate else f"cadence {args.fast:g}/{medium:g}/{slow:g} s",
         "ramp_s": args.ramp,
         "static_payloads": args.static_payloads or args.saturate,
+        "raw_same": args.raw_same,
         "fd_limit": fd_limit,
         "register_s": round(register_s, 1),
         "warm_s": warm_s,
@@ -285,6 +292,8 @@ def main(argv: list[str] | None = None) -> dict:
             command += ["--saturate", "--in-flight", str(args.in_flight)]
         if args.static_payloads:
             command.append("--static-payloads")
+        if args.raw_same:
+            command.append("--raw-same")
         if args.ramp:
             command += ["--ramp", str(args.ramp)]
         fleet = subprocess.Popen(
