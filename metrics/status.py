@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 from metrics import disks, protection
 from metrics.drift import reboot_kernel
@@ -97,12 +98,16 @@ class Thresholds:
 
     @classmethod
     def from_settings(cls) -> Thresholds:
-        return cls(
-            **{
-                f.name: getattr(settings, f"PROXMON_STATUS_{f.name.upper()}", f.default)
-                for f in dataclasses.fields(cls)
-            }
-        )
+        # made once (alerts read them for every sample), again when a setting changes
+        if cls not in _from_settings:
+            named = {f.name: (f"PROXMON_STATUS_{f.name.upper()}", f.default) for f in FIELDS}
+            _from_settings[cls] = cls(**{k: getattr(settings, *v) for k, v in named.items()})
+        return _from_settings[cls]
+
+
+FIELDS = dataclasses.fields(Thresholds)
+_from_settings: dict[type, Thresholds] = {}
+setting_changed.connect(lambda **kwargs: _from_settings.clear(), weak=False)
 
 
 @dataclass(frozen=True)
