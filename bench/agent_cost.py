@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -98,7 +99,7 @@ def burn_cpu(fake: fakehost.FakeHost, program: str, perl: str, seconds: float) -
 
 def measure(fake: fakehost.FakeHost, cycles: dict[str, int]) -> dict:
     machine = Machine(root=fake.root, path=str(fake.bin))
-    result = {}
+    result: dict[str, Any] = {}
     for tier, count in cycles.items():
         collect._not_applicable.clear()
         collect._failing.clear()

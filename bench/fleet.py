@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
@@ -286,7 +287,7 @@ async def main(args) -> dict:
     await asyncio.gather(*(agent.run(deadline, i * ramp) for i, agent in enumerate(agents)))
     elapsed = time.monotonic() - started
     ms = [v * 1000 for v in stats.latencies[args.skip :]] if stats.latencies else []
-    report = {
+    report: dict[str, Any] = {
         "hosts": len(agents),
         "duration_s": round(elapsed, 1),
         "joined": stats.joined,
@@ -296,7 +297,7 @@ async def main(args) -> dict:
         "reconnects": stats.reconnects,
         "closes": stats.closes,
         "ack_ms_p50": round(statistics.median(ms), 1) if ms else None,
-        "ack_ms_p99": round(percentile(ms, 99), 1) if ms else None,
+        "ack_ms_p99": round(percentile(ms, 99) or 0.0, 1) if ms else None,
         "ack_ms_max": round(max(ms), 1) if ms else None,
         "handshake_failures": stats.handshake_failures,
         "first_handshake_failure": stats.first_handshake_failure,

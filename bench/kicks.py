@@ -51,9 +51,9 @@ def revoke(server: LiveServer, name: str) -> None:
         return
     import sqlite3
 
-    with sqlite3.connect(server.db_path, timeout=20) as db:
-        db.execute("UPDATE hosts_host SET token_hash = 'revoked' WHERE id = ?", (host_id,))
-        db.execute("INSERT INTO metrics_kick (host_id, created_at) VALUES (?, ?)", (host_id, now))
+    with sqlite3.connect(server.db_path, timeout=20) as lite:
+        lite.execute("UPDATE hosts_host SET token_hash = 'revoked' WHERE id = ?", (host_id,))
+        lite.execute("INSERT INTO metrics_kick (host_id, created_at) VALUES (?, ?)", (host_id, now))
 
 
 async def main(hosts: int, revocations: int) -> None:

@@ -97,6 +97,7 @@ class Monitor:
 
     def retire(self, server: LiveServer) -> None:
         """`server` is about to be stopped and started again: keep counting its CPU so far."""
+        assert server.process is not None, "retire() of a server that was never started"
         self.retired_cpu += cpu_seconds(server.process.pid) or 0.0
 
     def stored(self) -> int:
@@ -163,7 +164,8 @@ class Monitor:
 
     def timeline(self, every: float = 10.0) -> list[dict]:
         """The 2 s readings folded into `every`-second rows (means; RSS and fds at the end)."""
-        out, bucket = [], []
+        out: list[dict] = []
+        bucket: list[dict] = []
         for row in self.rows:
             bucket.append(row)
             if row["t"] >= (len(out) + 1) * every or row is self.rows[-1]:

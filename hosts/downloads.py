@@ -19,6 +19,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotFound
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_safe
 
 BINARY_NAME = "proxmon-agent"
@@ -79,7 +80,7 @@ def _not_built() -> HttpResponse:
 
 
 @require_safe
-def binary(request: HttpRequest) -> HttpResponse:
+def binary(request: HttpRequest) -> HttpResponseBase:
     try:
         file = open(binary_path(), "rb")  # noqa: SIM115 (FileResponse closes it)
     except (FileNotFoundError, IsADirectoryError):

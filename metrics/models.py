@@ -46,7 +46,7 @@ class PrunableQuerySet(models.QuerySet):
                 ids = list(self.expired(before).order_by().values_list("id", flat=True)[:chunk])
                 if not ids:
                     break
-                count, _ = self.model.objects.filter(id__in=ids).delete()
+                count, _ = self.model._default_manager.filter(id__in=ids).delete()
             deleted += count
             if len(ids) == chunk and pause:
                 time.sleep(pause)  # more to come: let waiting writers in first
@@ -117,7 +117,8 @@ class Sample(models.Model):
 
     @property
     def payload(self) -> dict:
-        return codec.decode(self.body, self.keyframe.data if self.keyframe_id else None)
+        keyframe = self.keyframe
+        return codec.decode(bytes(self.body), bytes(keyframe.data) if keyframe else None)
 
 
 class LatestSample(models.Model):
@@ -141,7 +142,7 @@ class LatestSample(models.Model):
 
     @property
     def data(self) -> dict:
-        return codec.decode(self.body)["data"]
+        return codec.decode(bytes(self.body))["data"]
 
 
 class Guest(models.Model):

@@ -53,8 +53,7 @@ the fill alone, for a bar; the fill reasons above come from them.
 
 Reasons are sorted worst first; within a level, staleness and failing sources come first (the
 rest may be out of date), then pools, storage, snapshots, backups and replication, updates and
-clock. Percentages are rounded down to whole numbers, so a pool at 89.6 % reads "89 % full",
-never "90 %" on a warning.
+clock. Percentages are rounded down, so a pool at 89.6 % reads "89 % full", never "90 %".
 """
 
 from __future__ import annotations
@@ -62,6 +61,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -98,15 +98,16 @@ class Thresholds:
 
     @classmethod
     def from_settings(cls) -> Thresholds:
-        # made once (alerts read them for every sample), again when a setting changes
-        if cls not in _from_settings:
-            named = {f.name: (f"PROXMON_STATUS_{f.name.upper()}", f.default) for f in FIELDS}
-            _from_settings[cls] = cls(**{k: getattr(settings, *v) for k, v in named.items()})
+        if cls not in _from_settings:  # alerts read them for every sample: made once
+            values: dict[str, Any] = {
+                f.name: getattr(settings, f"PROXMON_STATUS_{f.name.upper()}", f.default)
+                for f in dataclasses.fields(cls)
+            }
+            _from_settings[cls] = cls(**values)
         return _from_settings[cls]
 
 
-FIELDS = dataclasses.fields(Thresholds)
-_from_settings: dict[type, Thresholds] = {}
+_from_settings: dict[type, Thresholds] = {}  # and again when a setting changes:
 setting_changed.connect(lambda **kwargs: _from_settings.clear(), weak=False)
 
 
@@ -196,7 +197,7 @@ def _problems(
     pool_levels = {}
     for pool in (fast or {}).get("pools", []):
         found = _pool(pool, now, t)
-        pool_levels[pool["name"]] = min((r.level for r in found), key=RANK.get, default=OK)
+        pool_levels[pool["name"]] = min((r.level for r in found), key=RANK.__getitem__, default=OK)
         reasons += found
     for storage in (fast or {}).get("storage", []):
         reasons += _storage(storage, t)
@@ -260,7 +261,7 @@ def _pool(pool: dict, now: datetime, t: Thresholds) -> list[Reason]:
         reasons.append(Reason(CRITICAL, f"{name}: {errors}", "pool_data_errors", name))
     level = pool_fill_level(pool, t)
     if level != OK:
-        text = f"{name} {int(pool_used_pct(pool))} % full"
+        text = f"{name} {int(pool_used_pct(pool) or 0)} % full"  # known: level is not OK
         reasons.append(Reason(level, text, "pool_capacity", name))
     counts = pool.get("errors") or {}
     kinds = [(kind, counts.get(kind) or 0) for kind in ("read", "write", "checksum")]
@@ -307,7 +308,7 @@ def _storage(storage: dict, t: Thresholds) -> list[Reason]:
         return [Reason(WARNING, f"storage {name} inactive", "storage_inactive", name)]
     if storage_fill_level(storage, t) != OK:
         used = _percent(storage["used"], storage["total"])
-        return [Reason(WARNING, f"storage {name} {int(used)} % full", "storage_full", name)]
+        return [Reason(WARNING, f"storage {name} {int(used or 0)} % full", "storage_full", name)]
     return []
 
 

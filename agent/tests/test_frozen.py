@@ -99,7 +99,10 @@ def test_collect_once_prints_valid_samples_of_every_tier_like_the_source_agent(
     for tier, frame in samples.items():
         assert validate_sample(frame) is None, (tier, frame)
         assert frame["errors"] == {}, tier
-        assert set(frame["data"]) == {m.SOURCE for m in COLLECTORS if tier == m.TIER}
+        sources = {m.SOURCE for m in COLLECTORS if tier == m.TIER}
+        # the fast tier also says where guests and storages came from (pmxcfs or pvesh)
+        assert set(frame["data"]) == sources | ({"via"} if tier == "fast" else set())
+    assert samples["fast"]["data"]["via"] == {"storage": "pmxcfs", "guests": "pmxcfs"}
     assert samples["slow"]["data"]["system"]["agent_version"] == agent.__version__
 
     # The same program from the checkout sees the same host; only the host source holds
