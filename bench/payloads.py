@@ -176,6 +176,12 @@ def _system(older: bool) -> dict:
         "zfs_version": zfs,
         "pending_updates": 0,
         "agent_version": "0.1.0",
+        # the drift keys of agents from the drift release on: each host runs its newest kernel
+        # and the module of its tools (the PVE 8.4 host is behind on the drift page, no reason)
+        "kernel_newest": kernel,
+        "kernel_pinned": None,
+        "zfs_kmod": zfs,
+        "zfs_userland": zfs,
     }
 
 

@@ -1,5 +1,6 @@
 """The one copy-paste block that installs the agent on a Proxmox host, shown with a new token
-(admin) and printed by `manage.py add_host` / `revoke_token`.
+in the admin (adding a host, revoking its token) and printed by `manage.py add_host`
+(`revoke_token` prints only the new token).
 
 The block downloads the agent binary and unit this server serves (hosts/downloads.py), checks
 them with `sha256sum -c`, writes /etc/proxmon/agent.toml (mode 0600) with the token, installs

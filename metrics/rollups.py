@@ -235,7 +235,6 @@ def _settled() -> int:
     return newest.values_list("id", flat=True).first() or 0
 
 
-
 def _aggregate(rows: list, keyframes: dict[int, bytes | None]) -> dict:
     """(host, step, start) -> [row data, guests or None], from the samples `rows`.
     `keyframes`: decompressed keyframes by id, None for one that does not decompress (its

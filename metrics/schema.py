@@ -290,6 +290,12 @@ SYSTEM = obj(
         "zfs_version": n_str,
         "pending_updates": n_int,
         "agent_version": n_str,
+        # additive (the drift page, the reboot rule): absent from older agents. Checked like
+        # the others, or a number here would stop version_key and every page of that host.
+        "kernel_newest": OptionalKey(n_str),
+        "kernel_pinned": OptionalKey(n_str),
+        "zfs_kmod": OptionalKey(n_str),
+        "zfs_userland": OptionalKey(n_str),
     }
 )
 

@@ -99,6 +99,8 @@ except ValueError as exc:
 # a connection (SQLite: with its PRAGMAs) for each sample costs more than storing it.
 _database["CONN_MAX_AGE"] = env.integer("PROXMON_DB_CONN_MAX_AGE", 60)
 _database["CONN_HEALTH_CHECKS"] = True
+# Read (and checked) whatever the engine, so a bad value is refused the same way everywhere.
+_sqlite_busy_timeout = env.number("PROXMON_SQLITE_BUSY_TIMEOUT_S", 20.0, minimum=1.0)
 if _database["ENGINE"] == "django.db.backends.sqlite3":
     _database["OPTIONS"] = {
         # WAL lets the pages read while the agent consumer writes; synchronous=FULL because an
@@ -106,7 +108,7 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         # writers wait on the busy timeout instead of failing with "database is locked".
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL",
         "transaction_mode": "IMMEDIATE",
-        "timeout": env.number("PROXMON_SQLITE_BUSY_TIMEOUT_S", 20.0, minimum=1.0),
+        "timeout": _sqlite_busy_timeout,
     }
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

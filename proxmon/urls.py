@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from dashboard import protection, series, views
+from dashboard import drift_page, protection, series, views
 
 admin.site.site_header = "proxmon administration"
 admin.site.site_title = "proxmon"
@@ -21,6 +21,7 @@ urlpatterns = [
     path("hosts/<str:name>/series.json", series.host_series, name="host-series"),
     path("vms/", views.vms, name="vms"),
     path("backups/", protection.fleet, name="backups"),
+    path("drift/", drift_page.fleet_drift, name="drift"),
     path("alerts/", include("alerts.urls")),
     path("agent/", include("hosts.urls")),  # public: the one-line install's downloads
 ]

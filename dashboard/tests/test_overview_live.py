@@ -7,6 +7,8 @@ import json
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from alerts.models import Alert
@@ -148,3 +150,22 @@ def test_a_stamp_changes_with_what_the_card_shows_and_only_then(user_client, thr
     again = dict(update(user_client, "hosts=pve3")[0])
     assert again["pve3"] != after["pve3"]
     assert 'class="bell" title="1 alert firing"' in cards["pve3"]
+
+
+def queries_of(client, query: str) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        update(client, query)
+    return [q["sql"] for q in captured.captured_queries]
+
+
+def test_the_refresh_costs_the_same_queries_for_three_hosts_as_for_one(user_client):
+    """Every host is read for the order and the fleet line: a column a card needs that
+    fleet.CARD_FIELDS leaves out would cost a query per host, which this catches."""
+    make_host("pve1")
+    user_client.get("/?hosts=pve1")  # warm the per-process caches
+    one = queries_of(user_client, "hosts=pve1")
+    make_host("pve2", degraded())
+    make_host("pve3")
+    user_client.get("/?hosts=pve1,pve2,pve3")
+    three = queries_of(user_client, "hosts=pve1,pve2,pve3")
+    assert 0 < len(three) == len(one), "\n".join(three)

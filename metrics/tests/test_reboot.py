@@ -9,9 +9,10 @@ import pytest
 
 from alerts.rules import RULES, Config, observe
 from metrics.drift import reboot_kernel, version_key
+from metrics.schema import validate_sample
 from metrics.status import WARNING, Thresholds, evaluate
 from metrics.summary import compact
-from metrics.tests.frames import BASE_TIME, DATA
+from metrics.tests.frames import BASE_TIME, DATA, SYSTEM, sample
 
 RECEIVED = BASE_TIME + timedelta(seconds=1)
 NOW = BASE_TIME + timedelta(seconds=10)
@@ -92,3 +93,20 @@ def test_alert_key_and_delay(settings):
     no_slow = facts()
     del no_slow["slow"]
     assert "reboot_needed" in observe("online", NOW, 0.0, no_slow, NOW, Thresholds(), 2.0).unknown
+
+
+@pytest.mark.parametrize("key", ["kernel_newest", "kernel_pinned", "zfs_kmod", "zfs_userland"])
+def test_drift_keys_are_optional_strings_in_the_schema(key):
+    # older agents leave them out; a number or a long text is nacked with its path, as the
+    # other versions are (a number would stop version_key on every page of that host)
+    assert validate_sample(sample("slow", 1, data={"system": dict(SYSTEM)})) is None
+    ok = dict(SYSTEM, **{key: None})
+    assert validate_sample(sample("slow", 1, data={"system": ok})) is None
+    bad = dict(SYSTEM, **{key: 6})
+    assert validate_sample(sample("slow", 1, data={"system": bad})) == (
+        f"data.system.{key}: expected a string"
+    )
+    long = dict(SYSTEM, **{key: "6" * 256})
+    assert validate_sample(sample("slow", 1, data={"system": long})) == (
+        f"data.system.{key}: expected at most 255 characters"
+    )
