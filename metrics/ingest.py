@@ -7,19 +7,18 @@ metrics/writer.py stores the samples of many connections in one transaction (gro
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import transaction
 
 from hosts.models import Host
 from metrics import codec, guestindex, signals, summary
 from metrics.models import HostSummary, Keyframe, LatestSample, MetricPoint, Sample
+from metrics.rawsql import execute as _execute
+from metrics.rawsql import prep as _prep
 from metrics.schema import parse_time
 
 # Samples are compressed against a keyframe of their host and tier that is at most this old.
@@ -90,11 +89,12 @@ def ingest(
         text = codec.dumps({"data": data, "errors": errors})
         if b"\\u0000" in text:  # stored as sent; what is derived from it goes without
             data, errors = _without_nul(data), _without_nul(errors)
-        created = _store_sample(host_id, tier, collected_at, received_at, text, memo, learned)
+        stored = _store_sample(host_id, tier, collected_at, received_at, text, memo, learned)
+        created = stored is not None
         if created and tier == "fast" and "host" in data:
             _add_metric_point(host_id, collected_at, data["host"])
-        latest = created and _update_latest(
-            host_id, tier, collected_at, received_at, text, errors, memo, learned
+        latest = stored is not None and _update_latest(
+            host_id, tier, collected_at, received_at, stored, errors, memo, learned
         )
         if latest:
             _update_derived(host_id, data, memo, learned)
@@ -151,108 +151,6 @@ class Memo:
         self.guests, self.facts, self.kernel_known = other.guests, other.facts, other.kernel_known
 
 
-def _prep(model, **values: Any) -> list:
-    """`values` of `model`'s fields as the database takes them (dates, JSON, bytes).
-
-    On SQLite, dates and JSON are converted here as Django would (naive UTC text, JSON text)
-    without Django's per-field checks and its pure-Python JSON encoder: with the field lookups
-    they cost more than the five statements themselves (bench/ingest.py). Other engines get
-    Django's own conversion.
-    """
-    db = connections[DEFAULT_DB_ALIAS]  # the proxy `connection` looks it up on every use
-    if db.vendor != "sqlite":
-        return [
-            model._meta.get_field(name).get_db_prep_save(value, db)
-            for name, value in values.items()
-        ]
-    return [_SQLITE_KINDS[model, name](value, db) for name, value in values.items()]
-
-
-def _sqlite_datetime(value: datetime | None, db: Any) -> str | None:
-    # django.db.backends.sqlite3.operations.adapt_datetimefield_value, for aware datetimes
-    if value is None or value.tzinfo is None:
-        return db.ops.adapt_datetimefield_value(value)
-    return str(value.astimezone(db.timezone).replace(tzinfo=None))
-
-
-def _sqlite_json(value: Any, db: Any) -> str | None:
-    # JSONField's text; orjson refuses integers beyond 64 bits, the standard library does not
-    if value is None:
-        return None  # SQL NULL, as get_db_prep_save makes it
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return json.dumps(value)
-
-
-def _same(value: Any, db: Any) -> Any:
-    return value
-
-
-class _Kinds(dict):
-    """(model, field name) -> the SQLite conversion of its values, looked up once."""
-
-    def __missing__(self, key: tuple) -> Callable[[Any, Any], Any]:
-        model, name = key
-        field = model._meta.get_field(name)
-        kind = field.get_internal_type()
-        if kind == "DateTimeField":
-            convert: Callable[[Any, Any], Any] = _sqlite_datetime
-        elif kind == "JSONField" and field.encoder is None:
-            convert = _sqlite_json
-        elif kind in ("FloatField", "IntegerField", "BigIntegerField", "CharField", "BinaryField"):
-            convert = _same  # sqlite3 takes floats, ints, str and bytes as they are
-        else:
-
-            def convert(value: Any, db: Any) -> Any:
-                return field.get_db_prep_save(value, db)
-
-        self[key] = convert
-        return convert
-
-
-_SQLITE_KINDS = _Kinds()
-
-
-def _execute(sql: str, values: list, *more: Any) -> int:
-    """Run one of the statements every sample runs; its rowcount.
-
-    On PostgreSQL as a prepared statement with server-side binding (Django binds on the client
-    and sends every statement as new text), so the server parses and plans each of them once
-    per connection instead of once per sample. On SQLite straight on the sqlite3 connection:
-    Django's cursor wrapper rewrites the placeholders of every statement with a regular
-    expression and adds two layers of calls, which cost more than SQLite's own work here.
-    Either way database errors are Django's (IntegrityError, OperationalError).
-    """
-    params = [*values, *more]
-    db = connections[DEFAULT_DB_ALIAS]
-    if db.vendor == "postgresql":
-        import psycopg
-
-        db.ensure_connection()
-        with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
-            cursor.execute(sql, params, prepare=True)
-            return cursor.rowcount
-    if db.vendor == "sqlite":
-        db.ensure_connection()
-        with db.wrap_database_errors:
-            return db.connection.execute(_QMARK[sql], params).rowcount
-    with db.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
-
-
-class _Qmark(dict):
-    """A statement's text with sqlite3's `?` placeholders instead of `%s`, made once."""
-
-    def __missing__(self, sql: str) -> str:
-        self[sql] = converted = sql.replace("%s", "?")
-        return converted
-
-
-_QMARK = _Qmark()
-
-
 HOST_SEEN = f"UPDATE {Host._meta.db_table} SET last_seen_at = %s WHERE id = %s AND token_hash = %s"
 HOST_SEEN_SKEW = (
     f"UPDATE {Host._meta.db_table} SET last_seen_at = %s, clock_skew_s = %s"
@@ -260,7 +158,7 @@ HOST_SEEN_SKEW = (
 )
 UPDATE_LATEST = (
     f"UPDATE {LatestSample._meta.db_table}"
-    " SET collected_at = %s, received_at = %s, body = %s, errors = %s"
+    " SET collected_at = %s, received_at = %s, keyframe_id = %s, body = %s, errors = %s"
     " WHERE host_id = %s AND tier = %s"
 )
 INSERT_POINT = (
@@ -281,8 +179,9 @@ def _store_sample(
     text: bytes,
     memo: Memo,
     learned: Memo,
-) -> bool:
-    """Store the sample compressed against its hour's keyframe; False if it was there already."""
+) -> tuple[int, bytes] | None:
+    """Store the sample compressed against its hour's keyframe: (the keyframe's id, the
+    compressed bytes) for the latest row to hold the same, or None if it was there already."""
     current = memo.keyframes.get(tier) or (
         Keyframe.objects.filter(host_id=host_id, tier=tier)
         .order_by("-created_at")
@@ -298,9 +197,9 @@ def _store_sample(
     else:
         dictionary = _keyframe_text(current[0])
     learned.keyframes[tier] = current
-    return _insert_sample(
-        host_id, tier, collected_at, received_at, current[0], codec.compress(text, dictionary)
-    )
+    body = codec.compress(text, dictionary)
+    created = _insert_sample(host_id, tier, collected_at, received_at, current[0], body)
+    return (current[0], body) if created else None
 
 
 def _insert_sample(
@@ -350,13 +249,15 @@ def _update_latest(
     tier: str,
     collected_at: datetime,
     received_at: datetime,
-    text: bytes,
+    stored: tuple[int, bytes],
     errors: dict,
     memo: Memo,
     learned: Memo,
 ) -> bool:
     # Only the time of the current latest is read: decoding its data would cost as much as
-    # storing the new one.
+    # storing the new one. The row holds the sample's bytes as its Sample row does (compressed
+    # against the keyframe): compressed alone, it cost as much zstd again as the sample.
+    keyframe_id, body = stored
     current_at = memo.latest.get(tier)
     if current_at is None:
         current_at = (
@@ -370,7 +271,8 @@ def _update_latest(
             tier=tier,
             collected_at=collected_at,
             received_at=received_at,
-            body=codec.compress(text),
+            keyframe_id=keyframe_id,
+            body=body,
             errors=errors,
         )
         learned.latest[tier] = collected_at
@@ -384,7 +286,8 @@ def _update_latest(
         LatestSample,
         collected_at=collected_at,
         received_at=received_at,
-        body=codec.compress(text),
+        keyframe_id=keyframe_id,
+        body=body,
         errors=errors,
     )
     _execute(UPDATE_LATEST, values, host_id, tier)
