@@ -40,10 +40,16 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 def thread_cpu(pid: int) -> dict[int, float]:
-    """CPU seconds of each thread of a process (/proc/PID/task/TID/stat utime+stime)."""
+    """CPU seconds of each thread of a process (/proc/PID/task/TID/stat utime+stime; /proc/TID
+    itself would give the whole process's)."""
     found = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
-        found[int(task.name)] = cpu_seconds(int(task.name)) or 0.0
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue  # the thread ended meanwhile
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(task.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
     return found
 
 
