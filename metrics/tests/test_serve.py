@@ -24,14 +24,3 @@ def test_long_garbage_collections_are_logged_and_start_up_objects_frozen(caplog,
         gc.callbacks[:] = before
         gc.set_threshold(*thresholds)
         gc.unfreeze()
-
-
-def test_the_gil_is_handed_over_sooner_than_cpythons_default():
-    import sys
-
-    before = sys.getswitchinterval()
-    try:
-        serve._hand_over_sooner()
-        assert sys.getswitchinterval() == serve.SWITCH_INTERVAL_S < before
-    finally:
-        sys.setswitchinterval(before)

@@ -31,7 +31,6 @@ class Command(BaseCommand):
             settings.PROXMON_PING_INTERVAL_S, settings.PROXMON_PING_TIMEOUT_S
         )
         _watch_garbage_collector()
-        _hand_over_sooner()
         liveness.start()
         server = Server(
             application=application,
@@ -122,20 +121,6 @@ def _reason_passing_protocol(ping_interval_s: float, ping_timeout_s: float):
             super().handle_reply(message)
 
     return ReasonPassingProtocol
-
-
-# How long a thread may hold the GIL while another waits for it (CPython's default: 5 ms).
-SWITCH_INTERVAL_S = 0.0005
-
-
-def _hand_over_sooner() -> None:
-    """The database thread gives up the GIL for every statement and every compression, and
-    then waits for the event loop to hand it back: up to 5 ms each time by default while the
-    loop reads frames. Handed back after 0.5 ms, one process stores 11 % more samples a second
-    at saturation (docs/benchmarks.md, "Issue 11: the hot path")."""
-    import sys
-
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
 # A full collection walks every container object of the process; with thousands of agent
