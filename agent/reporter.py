@@ -6,6 +6,12 @@ their own schedule, and the reporter sends what the buffer holds whenever it is 
 resent backlog first (seq order) and new samples as they come. A sample leaves the buffer only
 when the server acks it (stored) or nacks it (invalid, must not be resent).
 
+Raw command output that has not changed is not sent again (PROTOCOL.md, "Raw output may be
+left out"): a sample whose `raw` is byte-identical to the raw of the last sample of its tier
+the server acked on this connection goes out with `"raw_same": true` instead. The buffer keeps
+the whole sample: after a reconnect, the first sample of each tier carries its raw again
+(agent/rawsame.py).
+
 The agent dials exactly the configured URL: no redirects, no proxy from the environment, TLS
 verified against the system trust store or `ca_file`.
 """
@@ -29,6 +35,7 @@ import agent
 from agent.buffer import Buffer
 from agent.collect import serialize
 from agent.config import Config
+from agent.rawsame import RawSame
 
 log = logging.getLogger("proxmon.agent")
 # websockets logs every frame at debug level, the join frame and its token included: its own
@@ -122,6 +129,7 @@ class Reporter:
         self.joins = 0
         self._changed = asyncio.Event()
         self._in_flight: dict[int, int] = {}  # seq -> frame length, on the current connection
+        self._raws = RawSame()  # what the server has acked on the current connection
 
     def wake(self) -> None:
         """A sample was buffered (or acked): the sender looks again."""
@@ -174,7 +182,7 @@ class Reporter:
             log.exception("internal error in the connection; retrying in %.1f s", delay)
             return delay
         finally:
-            self._in_flight = {}
+            self._in_flight, self._raws = {}, RawSame()
         return self.backoff.next()  # the session only ends by an exception; be safe anyway
 
     async def _session(self, ws: ClientConnection) -> None:
@@ -242,6 +250,7 @@ class Reporter:
                     "sample seq %d of %d bytes is sent %s (%d bytes)", seq, len(text), how, size
                 )
                 text = self.buffer.get(seq) or ""
+            text = self._raws.outgoing(seq, text)
             self._in_flight[seq] = len(text)
             await ws.send(text)
 
@@ -254,6 +263,7 @@ class Reporter:
             kind, seq = frame.get("type"), frame.get("seq")
             if kind in ("ack", "nack") and isinstance(seq, int) and not isinstance(seq, bool):
                 self._in_flight.pop(seq, None)
+                self._raws.answered(seq, acked=kind == "ack")
                 if kind == "ack":
                     self.buffer.ack(seq)
                     log.debug("acked seq=%d", seq)

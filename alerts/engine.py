@@ -27,7 +27,7 @@ from alerts.rules import HYSTERESIS_RULES, Config, Observation, observe
 from hosts.models import Host
 from metrics.forecast import with_forecast
 from metrics.models import Forecast, HostSummary
-from metrics.schema import parse_time
+from metrics.protocol import parse_time
 from metrics.status import Thresholds
 from metrics.summary import rfc3339
 

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET
 from dashboard.htmx import HtmxHttpRequest
 from metrics.models import HostSummary
 from metrics.protection import backup_state, guest_label, schedule_interval_s
-from metrics.schema import parse_time
+from metrics.protocol import parse_time
 from metrics.status import Thresholds
 
 STATES = ("failed", "none", "old", "uncovered", "ok", "template")

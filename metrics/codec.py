@@ -1,4 +1,5 @@
-"""How samples are stored: compressed JSON, against an hourly keyframe of the same host and tier.
+"""How samples are stored: the agent's frame as sent, compressed against an hourly keyframe of the
+same host and tier.
 
 Consecutive samples of one host differ in little more than their numbers (CPU of fifty guests,
 pool allocation, counters), and most of a fast sample is raw `zpool` output that rarely changes
@@ -15,20 +16,11 @@ from __future__ import annotations
 import json
 import threading
 from functools import lru_cache
+from typing import Any
 
-import orjson
 import zstandard
 
 LEVEL = 3
-
-
-def dumps(value) -> bytes:
-    """Compact UTF-8 JSON. orjson (8x faster on a 58 KB sample); the standard library for
-    what orjson refuses (integers beyond 64 bits, which the schema allows in raw output)."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def compress(text: bytes, dictionary: bytes | None = None, level: int = LEVEL) -> bytes:
@@ -71,10 +63,15 @@ def decompress(body: bytes, dictionary: bytes | None = None) -> bytes:
     return zstandard.ZstdDecompressor(dict_data=_dictionary(dictionary)).decompress(body)
 
 
-def decode(body: bytes, keyframe: bytes | None = None) -> dict:
-    """A stored sample's {"data", "errors"}; `keyframe` is the keyframe row's stored bytes."""
+def decode(body: bytes | memoryview, keyframe: bytes | memoryview | None = None) -> dict[str, Any]:
+    """A stored sample's {"data", "errors"}; `keyframe` is the keyframe row's stored bytes.
+
+    Rows hold the whole frame the agent sent (type, seq, tier, collected_at too; rows from
+    before issue 11 hold only {"data", "errors"}): the standard library reads it, so integers
+    beyond 64 bits in raw output come back exact."""
     dictionary = decompress(bytes(keyframe)) if keyframe is not None else None
-    return json.loads(decompress(bytes(body), dictionary))
+    frame = json.loads(decompress(bytes(body), dictionary))
+    return {"data": frame["data"], "errors": frame.get("errors") or {}}
 
 
 @lru_cache(maxsize=256)

@@ -7,25 +7,24 @@ blocks (bcrypt, the ORM, big JSON) runs in a thread, never on the event loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from hosts.models import Host
-from metrics import events, liveness
+from metrics import codec, events, liveness
 from metrics.connection_watch import checker
+from metrics.decode import FrameError, Rejected, SampleFrame, decode_frame, resolve
 from metrics.ingest import Memo, Pending, TokenRevoked
 from metrics.limits import client_address, join_limiter
-from metrics.schema import INT64_MAX, Inexact, parse_time, validate_sample
+from metrics.protocol import INT64_MAX
 from metrics.writer import writer
 
 log = logging.getLogger(__name__)
@@ -51,50 +50,14 @@ class Close:
     SERVER_ERROR = 1011
 
 
-class FrameError(Exception):
-    """The frame is not a JSON object with a string `type`: close with 4400."""
-
-
-def decode(text: str, exact: bool = True) -> dict:
-    """The frame as a dict; FrameError if it is not a JSON object with a string `type`.
-
-    `exact=False` tries orjson first (3x faster on a 58 KB sample). Whatever orjson refuses
-    (NaN, 1e400, lone surrogates, nesting past 1,024, anything invalid) goes to the standard
-    library, which decides as it always has. orjson's one difference on what it accepts,
-    integers beyond 64 bits as floats, is caught by `validate_sample(exact=False)`.
-    """
-    frame: Any = None
-    if not exact:
-        with contextlib.suppress(orjson.JSONDecodeError):
-            frame = orjson.loads(text)
-    if frame is None:
-        try:
-            frame = json.loads(text, parse_constant=_reject_constant)
-        except RecursionError:
-            raise FrameError("JSON nested too deeply") from None
-        except ValueError as exc:
-            raise FrameError(f"not valid JSON: {str(exc)[:80]}") from None
-    if not isinstance(frame, dict):
-        raise FrameError("a frame must be a JSON object")
-    if not isinstance(frame.get("type"), str):
-        raise FrameError("a frame needs a string 'type'")
-    return frame
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def decode_sample(text: str) -> tuple[dict, str | None]:
-    """The frame and, for a sample, the nack's error text (None: valid)."""
-    frame = decode(text, exact=False)
-    if frame["type"] != "sample":
-        return decode(text), None  # joins and strays are small: parse them exactly
-    try:
-        return frame, validate_sample(frame, exact=False)
-    except Inexact:
-        frame = decode(text)
-        return frame, validate_sample(frame)
+def decode_sample(text: str) -> tuple[Any, str | None]:
+    """The frame and, for a sample, the nack's error text (None: valid); FrameError if it is
+    not a JSON object with a string `type`. For benchmarks and tests: the consumer itself
+    reads frames with metrics.decode.decode_frame."""
+    frame = decode_frame(text)
+    if isinstance(frame, Rejected):
+        return {"type": "sample", "seq": frame.seq}, frame.problem
+    return frame, None
 
 
 def group_name(host_id: int) -> str:
@@ -141,6 +104,9 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self.closed = False
         self.skew = SkewTracker()
         self.memo = Memo()  # what this connection's samples stored (metrics/ingest.py)
+        # tier -> source -> the raw output of the tier's last acked sample, compressed: what a
+        # `raw_same` stands for (docs/protocol.md, "Raw output may be left out")
+        self.raws: dict[str, dict[str, bytes]] = {}
         self.tasks: list[asyncio.Task] = []
         await liveness.ensure_started()
         await self.accept()
@@ -157,7 +123,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
                 await events.host_changed(self.host_name)
             log.info("agent %s disconnected (code %s)", self.host_name, code)
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closed:
             return
         if text_data is None:
@@ -179,22 +145,20 @@ class AgentConsumer(AsyncWebsocketConsumer):
     async def _handle(self, text_data: str) -> None:
         try:
             if len(text_data) > INLINE_FRAME_BYTES:
-                frame, problem = await sync_to_async(decode_sample, thread_sensitive=False)(
-                    text_data
-                )
+                frame = await sync_to_async(decode_frame, thread_sensitive=False)(text_data)
             else:
-                frame, problem = decode_sample(text_data)
+                frame = decode_frame(text_data)
         except FrameError as exc:
             await self._close(Close.MALFORMED, str(exc))
             return
-        kind = frame["type"]
+        kind = "sample" if isinstance(frame, (SampleFrame, Rejected)) else frame["type"]
         if self.host_id is None:
-            if kind != "join":
+            if kind != "join" or not isinstance(frame, dict):
                 await self._close(Close.MALFORMED, f"expected a join frame, got {kind!r}")
             else:
                 await self._join(frame)
-        elif kind == "sample":
-            await self._sample(frame, problem)
+        elif not isinstance(frame, dict):
+            await self._sample(frame, self.host_id)
         elif kind == "join":
             await self._close(Close.MALFORMED, "already joined")
         else:
@@ -207,22 +171,23 @@ class AgentConsumer(AsyncWebsocketConsumer):
         # check its token: in a storm of thousands that can be longer than the deadline).
         self.tasks[0].cancel()
         protocol = frame.get("protocol")
-        # failures count per address and host name (metrics/limits.py)
+        # failures count per address and host name (metrics/limits.py; no name counts as "")
         name, token = frame.get("host"), frame.get("token")
+        counted = name if isinstance(name, str) else ""
         if isinstance(protocol, bool) or not isinstance(protocol, int):
-            join_limiter.failed(self.address, name)
+            join_limiter.failed(self.address, counted)
             await self._close(Close.MALFORMED, "join needs an integer 'protocol'")
             return
         if protocol not in PROTOCOL_VERSIONS:
             supported = ", ".join(str(v) for v in PROTOCOL_VERSIONS)
             await self._close(Close.UNSUPPORTED_PROTOCOL, f"supported protocols: {supported}")
             return
-        if join_limiter.blocked(self.address, name):
+        if join_limiter.blocked(self.address, counted):
             await self._close(Close.RATE_LIMITED, "too many failed joins; retry in 60 s")
             return
         version = frame.get("agent_version", "")
         if not (isinstance(name, str) and name and isinstance(token, str) and token):
-            join_limiter.failed(self.address, name)
+            join_limiter.failed(self.address, counted)
             await self._close(Close.MALFORMED, "join needs string 'host' and 'token'")
             return
         if not isinstance(version, str):
@@ -270,24 +235,26 @@ class AgentConsumer(AsyncWebsocketConsumer):
 
     # --- samples ---------------------------------------------------------------------------
 
-    async def _sample(self, frame: dict, problem: str | None) -> None:
-        seq = frame.get("seq")
+    async def _sample(self, frame: SampleFrame | Rejected, host_id: int) -> None:
+        seq = frame.seq
         if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= INT64_MAX:
             await self._close(Close.MALFORMED, "a sample needs an integer 'seq'")
             return
-        if problem:
+        if isinstance(frame, SampleFrame) and frame.same:
+            frame = self._resolve(frame)
+        if isinstance(frame, Rejected):
             self.nacks += 1
-            await self._send({"type": "nack", "seq": seq, "error": problem})
+            await self._send({"type": "nack", "seq": seq, "error": frame.problem})
             if self.nacks >= NACKS_BEFORE_CLOSE:
                 await self._close(Close.MALFORMED, f"{NACKS_BEFORE_CLOSE} invalid samples in a row")
             return
         received = utc_now()
-        delay = (received - parse_time(frame["collected_at"], "collected_at")).total_seconds()
-        skew = self.skew.observe(frame["tier"], delay)
+        delay = (received - frame.collected_at).total_seconds()
+        skew = self.skew.observe(frame.tier, delay)
         try:
             # Stored together with other connections' samples (group commit, metrics/writer.py).
             stored = await writer().store(
-                Pending(self.host_id, self.token_hash, frame, received, skew, self.memo)
+                Pending(host_id, self.token_hash, frame, received, skew, self.memo)
             )
         except TokenRevoked:
             await self._close(Close.UNAUTHORIZED, "token revoked")
@@ -298,9 +265,19 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await self._close(Close.SERVER_ERROR, "could not store the sample; resend later")
             return
         self.nacks = 0
+        # what a raw_same of the tier's next sample stands for (kept compressed: 5,000
+        # connections holding 45 KB of zpool output each would take 225 MB)
+        self.raws[frame.tier] = {s: codec.compress(raw, level=1) for s, raw in frame.raws.items()}
         await self._send({"type": "ack", "seq": seq})
         if stored.latest:
             await events.host_changed(self.host_name)
+
+    def _resolve(self, frame: SampleFrame) -> SampleFrame | Rejected:
+        """`raw_same` as the raw of this connection's last acked sample of the tier."""
+        remembered = self.raws.get(frame.tier, {})
+        previous = {s: codec.decompress(raw) for s, raw in remembered.items() if s in frame.same}
+        resolved = resolve(frame, previous)
+        return Rejected(frame.seq, resolved) if isinstance(resolved, str) else resolved
 
     # --- being told to go ------------------------------------------------------------------
 

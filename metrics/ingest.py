@@ -16,10 +16,10 @@ from django.db import transaction
 
 from hosts.models import Host
 from metrics import codec, guestindex, signals, summary
+from metrics.decode import SampleFrame, sample_frame
 from metrics.models import HostSummary, Keyframe, LatestSample, MetricPoint, Sample
 from metrics.rawsql import execute as _execute
 from metrics.rawsql import prep as _prep
-from metrics.schema import parse_time
 
 # Samples are compressed against a keyframe of their host and tier that is at most this old.
 KEYFRAME_EVERY = timedelta(hours=1)
@@ -44,7 +44,7 @@ class Pending:
 
     host_id: int
     token_hash: str
-    frame: dict[str, Any]
+    frame: SampleFrame | dict[str, Any]
     received_at: datetime
     clock_skew_s: float | None
     memo: Memo | None = None
@@ -53,13 +53,15 @@ class Pending:
 def ingest(
     host_id: int,
     token_hash: str,
-    frame: dict[str, Any],
+    frame: SampleFrame | dict[str, Any],
     received_at: datetime,
     clock_skew_s: float | None,
     memo: Memo | None = None,
     savepoint: bool = True,
 ) -> Stored:
-    """Store a valid sample frame for the host that joined with `token_hash`.
+    """Store a valid sample frame (metrics/decode.py) for the host that joined with
+    `token_hash`. What is stored is `frame.text`, the frame's own bytes, compressed. A dict
+    (tests, benchmarks) is read as the JSON an agent would send (ValueError if not valid).
 
     Raises TokenRevoked, without storing, when the host's token is no longer `token_hash`.
     `clock_skew_s`, when measured, is recorded on the host. `memo` is the connection's record
@@ -71,10 +73,9 @@ def ingest(
     cost more than running them (bench/ingest.py).
     """
     memo = memo if memo is not None else Memo()
-    tier = frame["tier"]
-    collected_at = parse_time(frame["collected_at"], "collected_at")
-    data = frame["data"]
-    errors = frame.get("errors") or {}
+    if not isinstance(frame, SampleFrame):
+        frame = sample_frame(frame)
+    tier, collected_at, data, errors = frame.tier, frame.collected_at, frame.data, frame.errors
     learned = Memo(guests=memo.guests, facts=memo.facts, kernel_known=memo.kernel_known)
     with transaction.atomic(savepoint=savepoint):
         # The token check and the host's own update in one statement; on PostgreSQL it also
@@ -86,7 +87,7 @@ def ingest(
             seen = _execute(HOST_SEEN_SKEW, values, host_id, token_hash)
         if not seen:
             raise TokenRevoked
-        text = codec.dumps({"data": data, "errors": errors})
+        text = frame.text
         if b"\\u0000" in text:  # stored as sent; what is derived from it goes without
             data, errors = _without_nul(data), _without_nul(errors)
         stored = _store_sample(host_id, tier, collected_at, received_at, text, memo, learned)

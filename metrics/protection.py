@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 
-from metrics.schema import parse_time
+from metrics.protocol import parse_time
 
 ERROR_CHARS = 80
 WEEK_MIN = 7 * 24 * 60

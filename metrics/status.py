@@ -69,7 +69,7 @@ from django.core.signals import setting_changed
 from metrics import disks, protection
 from metrics.drift import reboot_kernel
 from metrics.forecast import days_left, words
-from metrics.schema import parse_time
+from metrics.protocol import parse_time
 
 CRITICAL, WARNING, OFFLINE, OK = "critical", "warning", "offline", "ok"
 LEVELS = (CRITICAL, WARNING, OFFLINE, OK)  # worst first

@@ -15,7 +15,7 @@ from agent.collect import collect_forever, collect_tier, sample, serialize
 from agent.collectors import COLLECTORS, TIERS, guests, host, system
 from agent.machine import Machine
 from agent.tests import fakehost
-from metrics.schema import validate_sample  # the server's own check: the contract
+from metrics.decode import validate_sample  # the server's own check: the contract
 
 REPO = Path(__file__).resolve().parents[2]
 RFC3339_MS = "%Y-%m-%dT%H:%M:%S.%fZ"

@@ -10,7 +10,7 @@ from agent import collect
 from agent.collectors import disks
 from agent.machine import Machine, NotApplicable, SourceError
 from agent.tests import fakehost, fakehost_disks
-from metrics.schema import validate_sample  # the server's own check: the contract
+from metrics.decode import validate_sample  # the server's own check: the contract
 
 SMARTCTL = Path(__file__).parent / "fixtures" / "smartctl"
 REPO = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ import pytest
 import agent
 from agent.collectors import COLLECTORS, TIERS
 from agent.tests import fakehost
-from metrics.schema import validate_sample  # the server's own check: the contract
+from metrics.decode import validate_sample  # the server's own check: the contract
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ from agent import collect, collectors
 from agent.collect import collect_tier
 from agent.collectors import backups, replication
 from agent.tests import fakehost
-from metrics.schema import validate_sample
+from metrics.decode import validate_sample
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ import pytest
 
 from bench.fleet import SimulatedAgent, Stats, parser
 from bench.payloads import DEMO_FLEET, Host, rfc3339
-from metrics.schema import validate_sample
+from metrics.decode import validate_sample
 from metrics.status import CRITICAL, OK, WARNING, Thresholds, evaluate
 from metrics.summary import compact
 

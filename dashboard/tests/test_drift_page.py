@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from hosts.models import Host
+from metrics.decode import validate_sample
 from metrics.ingest import ingest
-from metrics.schema import validate_sample
 from metrics.tests import frames
 
 pytestmark = pytest.mark.django_db

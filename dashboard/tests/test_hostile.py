@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from dashboard.tests.test_pages import healthy, healthy_fast
 from hosts.models import Host
+from metrics.decode import validate_sample
 from metrics.ingest import ingest
-from metrics.schema import validate_sample
 from metrics.tests import frames
 
 pytestmark = pytest.mark.django_db

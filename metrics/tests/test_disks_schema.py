@@ -10,7 +10,7 @@ import pytest
 from agent import collect
 from agent.collect import collect_tier
 from agent.tests import fakehost
-from metrics.schema import validate_sample
+from metrics.decode import validate_sample
 from metrics.tests import frames
 
 

@@ -1,10 +1,9 @@
-"""Storing samples: group commit, the per-connection memo, exact numbers from the fast parser."""
+"""Storing samples: group commit, the per-connection memo. (Exact numbers: test_protocol.py.)"""
 
 from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +12,6 @@ from channels.db import database_sync_to_async
 from django.db import IntegrityError
 
 from hosts.models import Host
-from metrics.consumers import decode_sample
 from metrics.ingest import Memo, Pending, Stored, TokenRevoked, ingest
 from metrics.models import Guest, HostSummary, LatestSample, Sample
 from metrics.tests import frames
@@ -271,39 +269,6 @@ def test_the_latest_row_holds_the_samples_own_bytes_and_outlives_retention(make_
     Keyframe.objects.filter(host=host).update(created_at=NOW - timedelta(days=30))
     assert Keyframe.objects.prune(NOW) == 0
     assert LatestSample.objects.get(host=host, tier="fast").data == frames.DATA["fast"]
-
-
-# --- exact numbers: orjson's one difference ---------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "number",
-    [2**64, 2**64 + 5, -(2**63) - 1, 10**30],
-    ids=["2**64", "2**64+5", "-2**63-1", "1e30 int"],
-)
-def test_integers_beyond_64_bits_in_raw_output_stay_exact(number):
-    frame = frames.sample("fast")
-    frame["data"]["zfs_pools"]["raw"] = {"guid": number, "big float": 1.5e300}
-    decoded, problem = decode_sample(json.dumps(frame))
-    assert problem is None
-    assert decoded["data"]["zfs_pools"]["raw"] == {"guid": number, "big float": 1.5e300}
-    assert type(decoded["data"]["zfs_pools"]["raw"]["guid"]) is int
-
-
-def test_64_bit_integers_and_ordinary_floats_take_the_fast_path():
-    frame = frames.sample("fast")
-    frame["data"]["zfs_pools"]["raw"] = {"guid": 2**64 - 1, "min": -(2**63), "x": 0.1}
-    decoded, problem = decode_sample(json.dumps(frame))
-    assert problem is None
-    assert decoded["data"]["zfs_pools"]["raw"] == {"guid": 2**64 - 1, "min": -(2**63), "x": 0.1}
-
-
-def test_a_huge_integer_where_the_schema_wants_an_integer_is_judged_exactly():
-    frame = frames.sample("fast")
-    frame["data"]["host"]["mem"]["total"] = 2**70
-    _, problem = decode_sample(json.dumps(frame))
-    # the standard library's integer, not orjson's float: the range is what is wrong
-    assert problem == "data.host.mem.total: expected an integer from 0 to 2^63-1"
 
 
 # --- the connection check: one query for all connections of the process ----------------------

@@ -9,7 +9,7 @@ import pytest
 
 from agent.collect import collect_tier
 from agent.tests import fakehost
-from metrics.schema import validate_sample
+from metrics.decode import validate_sample
 from metrics.tests import frames
 
 RFC3339 = "expected an RFC 3339 UTC time like 2026-04-21T12:34:56Z"

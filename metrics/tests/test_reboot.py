@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 
 from alerts.rules import RULES, Config, observe
+from metrics.decode import validate_sample
 from metrics.drift import reboot_kernel, version_key
-from metrics.schema import validate_sample
 from metrics.status import WARNING, Thresholds, evaluate
 from metrics.summary import compact
 from metrics.tests.frames import BASE_TIME, DATA, SYSTEM, sample

@@ -7,6 +7,7 @@ is an operator's: none of the test suite's settings (SECRET_KEY, bcrypt cost, da
 A command the README gains must be run here too: `test_every_readme_command_is_walked` fails
 until it is. A few are run elsewhere: `scripts/test` is what runs this suite (CI calls it),
 `scripts/build-agent` and `proxmon-agent collect --once` by agent/tests/test_frozen.py,
+`scripts/build-deb` by proxmon/tests/test_build_deb.py,
 `scripts/services` by the suite's PostgreSQL pass; `scripts/bench` is an hour of benchmarks.
 """
 
@@ -54,6 +55,7 @@ ELSEWHERE = {
     "scripts/test",
     "scripts/test --sqlite-only -k search",
     "scripts/build-agent",
+    "scripts/build-deb",  # by proxmon/tests/test_build_deb.py, with a stand-in binary
     "proxmon-agent collect --once",
     "scripts/services",  # by scripts/test's second pass, and by conftest.py's redis_url
     "scripts/bench",  # the benchmarks: an hour of load; docs/benchmarks.md has their runs

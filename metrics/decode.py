@@ -1,0 +1,289 @@
+"""Reading agent frames: one pass of msgspec for a valid sample, the standard library otherwise.
+
+`decode_frame(text)` returns a `SampleFrame` (a valid sample, ready to store), a `Rejected`
+sample (the nack's text), or, for every other frame (join, strays), the frame as a dict; it
+raises FrameError for what is not a JSON object with a string `type` (close 4400).
+
+A sample is decoded by msgspec against the types of metrics/protocol.py, which checks every
+documented key's type, range and length as it builds the result; `raw` stays the frame's own
+bytes. Three rules msgspec has no word for are looked for in the bytes (`unusual`): nesting
+deeper than 64 levels, numbers that overflow to infinity (or that the standard library would
+refuse), and calendar days that do not exist. A frame msgspec refuses, or one with anything
+unusual, is read again by the standard library and judged by metrics/nacks.py, which words
+the nack exactly as docs/protocol.md does, or finds that the unusual thing is allowed (a big
+integer in raw output, a time on February 29 of a leap year).
+
+What is stored is the frame's own bytes (compressed by metrics/ingest.py): nothing is
+encoded again, and a stored sample decodes to exactly what the agent sent. `resolve` fills a
+`raw_same` with the raw of the connection's previous acked sample of the tier.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Final
+
+import msgspec
+
+from metrics.nacks import explain
+from metrics.protocol import (
+    RAW_SOURCES,
+    FastSample,
+    Invalid,
+    MediumSample,
+    SlowSample,
+    parse_time,
+)
+
+
+class FrameError(Exception):
+    """The frame is not a JSON object with a string `type`: close with 4400."""
+
+
+@dataclass(slots=True)
+class SampleFrame:
+    """A valid sample: what metrics/ingest.py stores."""
+
+    seq: Any  # the consumer checks its range (a sample without a usable seq closes)
+    tier: str
+    collected_at: datetime
+    data: dict[str, Any]  # documented keys only, without `raw`
+    errors: dict[str, str]
+    text: bytes  # what is stored: the frame as the agent sent it (a raw_same resolved)
+    raws: dict[str, bytes] = field(default_factory=dict)  # source -> its raw JSON, when sent
+    same: tuple[str, ...] = ()  # sources that said `raw_same` instead of sending raw
+
+
+@dataclass(slots=True)
+class Rejected:
+    """A sample that is not valid: nacked with `problem`."""
+
+    seq: Any
+    problem: str
+
+
+_DECODER: Final = msgspec.json.Decoder(FastSample | MediumSample | SlowSample)
+_TIERS: Final = {FastSample: "fast", MediumSample: "medium", SlowSample: "slow"}
+
+
+def decode_frame(text: str | bytes) -> SampleFrame | Rejected | dict[str, Any]:
+    body = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    try:
+        sample = _DECODER.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return _exactly(body)  # not a sample, or an invalid one: the standard library says why
+    if sample.type != "sample" or unusual(body):
+        return _exactly(body)
+    tier = _TIERS[type(sample)]
+    data: dict[str, Any] = sample.data
+    raws = {}
+    for source in RAW_SOURCES[tier]:
+        part = data.get(source)
+        if part is None:
+            continue
+        raw = part.pop("raw", None)
+        if raw is not None:
+            chunk = bytes(raw)
+            if chunk[:1] == b"{":
+                raws[source] = chunk
+            elif chunk != b"null":
+                return _exactly(body)  # not an object: metrics/nacks.py words it
+    collected_at = parse_time(sample.collected_at, "collected_at")
+    return SampleFrame(
+        sample.seq, tier, collected_at, data, sample.errors, body, raws, _same(data, tier, raws)
+    )
+
+
+def _same(data: dict[str, Any], tier: str, raws: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(
+        source
+        for source in RAW_SOURCES[tier]
+        if source not in raws and (data.get(source) or {}).get("raw_same") is True
+    )
+
+
+def _exactly(body: bytes) -> SampleFrame | Rejected | dict[str, Any]:
+    """The frame as the standard library reads it, judged by metrics/nacks.py."""
+    frame = parse_json(body)
+    if frame["type"] != "sample":
+        return frame
+    problem = explain(frame)
+    if problem is not None:
+        return Rejected(frame.get("seq"), problem)
+    return _sample_of(frame, body)
+
+
+def _sample_of(frame: dict[str, Any], body: bytes) -> SampleFrame:
+    tier, data = frame["tier"], frame["data"]
+    raws = {}
+    for source in RAW_SOURCES[tier]:
+        part = data.get(source)
+        raw = part.pop("raw", None) if isinstance(part, dict) else None
+        if raw is not None:
+            raws[source] = json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode()
+    collected_at = parse_time(frame["collected_at"], "collected_at")
+    errors = frame.get("errors") or {}
+    return SampleFrame(
+        frame.get("seq"), tier, collected_at, data, errors, body, raws, _same(data, tier, raws)
+    )
+
+
+def parse_json(text: str | bytes) -> dict[str, Any]:
+    """The frame as a dict; FrameError if it is not a JSON object with a string `type`."""
+    try:
+        frame = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise FrameError("JSON nested too deeply") from None
+    except ValueError as exc:
+        raise FrameError(f"not valid JSON: {str(exc)[:80]}") from None
+    if not isinstance(frame, dict):
+        raise FrameError("a frame must be a JSON object")
+    if not isinstance(frame.get("type"), str):
+        raise FrameError("a frame needs a string 'type'")
+    return frame
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def sample_frame(frame: dict[str, Any]) -> SampleFrame:
+    """A sample given as a dict (tests, benchmarks, the demo) as if an agent had sent it as
+    JSON. Not validated (metrics/ingest.py stores what it is given): `validate_sample` is."""
+    text = json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode()
+    return _sample_of(json.loads(text), text)
+
+
+def validate_sample(frame: dict[str, Any]) -> str | None:
+    """None if the sample frame (a dict) is valid, else the nack's text: the server's own
+    check, for tests of what agents send."""
+    decoded = decode_frame(json.dumps(frame))
+    return decoded.problem if isinstance(decoded, Rejected) else None
+
+
+# --- raw_same ---------------------------------------------------------------------------------
+
+
+def resolve(frame: SampleFrame, previous: dict[str, bytes]) -> SampleFrame | str:
+    """The frame with each `raw_same` replaced by `previous[source]` (the raw of the
+    connection's previous acked sample of this tier), or the nack's text if there is none."""
+    for source in frame.same:
+        if source not in previous:
+            return f"data.{source}.raw_same: {RAW_SAME_EXPECTED}"
+    raws = {source: previous[source] for source in frame.same}
+    return replace(frame, text=_splice(frame.text, raws), raws={**frame.raws, **raws}, same=())
+
+
+RAW_SAME_EXPECTED: Final = "no sample of this tier with raw output was acked on this connection"
+_Pieces = dict[str, msgspec.Raw]
+
+
+def _splice(text: bytes, raws: dict[str, bytes]) -> bytes:
+    """The frame's bytes with `"raw": <raws[source]>` for `raw_same` in each source: the
+    values are copied as they are (msgspec.Raw), only the few objects around them are
+    written again."""
+    try:
+        top = msgspec.json.decode(text, type=_Pieces)
+        data = msgspec.json.decode(top["data"], type=_Pieces)
+        for source, raw in raws.items():
+            part = msgspec.json.decode(data[source], type=_Pieces)
+            part.pop("raw_same", None)
+            part["raw"] = msgspec.Raw(raw)
+            data[source] = msgspec.Raw(msgspec.json.encode(part))
+        top["data"] = msgspec.Raw(msgspec.json.encode(data))
+        return msgspec.json.encode(top)
+    except msgspec.DecodeError:  # what only the standard library reads (lone surrogates)
+        frame = json.loads(text)
+        for source, raw in raws.items():
+            frame["data"][source].pop("raw_same", None)
+            frame["data"][source]["raw"] = json.loads(raw)
+        return json.dumps(frame, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# --- what msgspec does not check ---------------------------------------------------------------
+
+# Days that may not exist (February 29 exists in leap years: the slow path decides).
+_DAYS: Final = re.compile(rb"-(?:02-(?:29|3[01])|(?:0[469]|11)-31)T")
+# What structure and numbers are made of, digits as 0 and exponents as e; the rest goes.
+_KEEP: Final = b'"[]{},:0123456789eE+'
+_TABLE: Final = bytes.maketrans(b"123456789E", b"000000000e")
+_DROP: Final = bytes(c for c in range(256) if c not in _KEEP)
+_NOT_STRUCTURE: Final = b"0e+,:"
+# An exponent of three digits or more (1e400 overflows; 1e100 is only looked at), or a run of
+# 309 digits (a float that overflows, or an integer the standard library may refuse).
+_NUMBERS: Final = (b"e000", b"e+000", b"0" * 309)
+
+
+def unusual(body: bytes) -> bool:
+    """True if the frame may break a rule msgspec does not check (nesting, infinity, calendar
+    days). Not a verdict: most frames are plainly fine, and the others go to the exact check.
+    Works on the bytes with the C loops of bytes.translate/replace/find and re: no Python
+    object is built for a value (a 58 KB frame: ~0.2 ms)."""
+    if _DAYS.search(body):
+        return True
+    kept = _unescaped(body).translate(_TABLE, _DROP)
+    hits = sorted(at for needle in _NUMBERS for at in _finds(kept, needle))
+    quotes, last = 0, 0
+    for at in hits:  # a hit inside a string (hex in device paths is common) does not count
+        quotes, last = quotes + kept.count(b'"', last, at), at
+        if quotes % 2 == 0:
+            return True
+    # Quotes alternate open/close: taking out adjacent pairs keeps that, and empty strings
+    # (or two strings with no structure between them) go first, cheaply.
+    brackets = kept.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in brackets:
+        brackets = _STRING.sub(b"", brackets)
+    return _deeper_than_64(brackets)
+
+
+_STRING: Final = re.compile(rb'"[^"]*"')
+
+
+def _unescaped(body: bytes) -> bytes:
+    """The bytes without escape pairs (backslash and the next byte): an escaped quote is no
+    string end. Escapes are rare outside text-form raw output."""
+    at = body.find(b"\\")
+    if at < 0:
+        return body
+    if body.count(b"\\") > 64:
+        return body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    pieces, start = [], 0
+    while at >= 0:
+        pieces.append(body[start:at])
+        start = at + 2
+        at = body.find(b"\\", start)
+    pieces.append(body[start:])
+    return b"".join(pieces)
+
+
+def _finds(text: bytes, needle: bytes) -> list[int]:
+    found, at = [], text.find(needle)
+    while at >= 0:
+        found.append(at)
+        at = text.find(needle, at + 1)
+    return found
+
+
+def _deeper_than_64(brackets: bytes) -> bool:
+    """Each pass takes out the innermost pairs: at least one level, at most two. Empty after
+    32 passes: the frame nests at most 64 levels below its own object (`data` is level 1 of
+    the protocol's count, so even 65 would be allowed). Otherwise: maybe, look exactly."""
+    for _ in range(32):
+        if not brackets:
+            return False
+        brackets = brackets.replace(b"[]", b"").replace(b"{}", b"")
+    return bool(brackets)
+
+
+__all__ = [
+    "FrameError",
+    "Invalid",
+    "Rejected",
+    "SampleFrame",
+    "decode_frame",
+    "resolve",
+    "sample_frame",
+]
