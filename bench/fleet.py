@@ -8,7 +8,10 @@ samples and resends them after reconnecting, as the real agent does. Payloads co
 bench/payloads.py (real captured outputs). With --backfill-hours, each host first sends that
 much fast history as a backlog, ending where its live samples begin. An "offline" host runs
 for --offline-after seconds, then goes away for good. With --saturate, every host sends fast
-samples back to back (a few in flight) to find the ingest ceiling.
+samples back to back (a few in flight) to find the ingest ceiling. With --raw-same, a sample
+whose raw output (`zfs_pools`, `datasets`) is the same as that of the tier's last sample the
+server acked on this connection says `"raw_same": true` instead (docs/protocol.md); the first
+sample of a tier on each connection, and every resent one, carries `raw`.
 
 Prints a JSON report: samples acked, per second, ack latency percentiles, nacks, reconnects,
 failed opening handshakes; with --ack-times also every ack as [sent s after start, ms].
@@ -53,6 +56,23 @@ class Stats:
     began: float = field(default_factory=time.perf_counter)
 
 
+# The sources whose `raw` an agent may leave out with `raw_same` (docs/protocol.md).
+RAW_SOURCES = ("zfs_pools", "datasets")
+
+
+def without_raw(data: dict) -> tuple[str, str | None]:
+    """(the raw outputs as one text, the data JSON with raw_same instead); (.., None): no raw."""
+    raws, same = [], dict(data)
+    for source in RAW_SOURCES:
+        value = data.get(source)
+        if isinstance(value, dict) and value.get("raw") is not None:
+            raws.append(json.dumps(value["raw"], separators=(",", ":")))
+            same[source] = {k: v for k, v in value.items() if k != "raw"} | {"raw_same": True}
+    if not raws:
+        return "", None
+    return "\n".join(raws), json.dumps(same, separators=(",", ":"))
+
+
 def frame(seq: int, tier: str, collected_at: datetime, data_json: str) -> str:
     when = collected_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return (
@@ -71,21 +91,36 @@ class SimulatedAgent:
         self.seq = 0
         self.pending: dict[int, tuple[float, str]] = {}  # seq -> (sent at, frame)
         self.outbox: asyncio.Queue[int] = asyncio.Queue()
-        self.cache: dict[str, str] = {}
+        self.cache: dict[str, tuple[str, str, str | None]] = {}
+        # --raw-same: seq -> (tier, its raw outputs, the frame with raw_same instead)
+        self.same: dict[int, tuple[str, str, str]] = {}
+        self.acked_raw: dict[str, str] = {}  # tier -> raw of its last sample acked here
 
-    def payload(self, tier: str, now: datetime) -> str:
+    def payload(self, tier: str, now: datetime) -> tuple[str, str, str | None]:
+        """(data JSON, its raw outputs, data JSON with raw_same instead or None)."""
         # Saturation reuses one payload per tier so the simulator is not the bottleneck.
-        if self.args.saturate or self.args.static_payloads:
-            if tier not in self.cache:
-                self.cache[tier] = json.dumps(self.host.data(tier, now), separators=(",", ":"))
+        if (self.args.saturate or self.args.static_payloads) and tier in self.cache:
             return self.cache[tier]
-        return json.dumps(self.host.data(tier, now), separators=(",", ":"))
+        data = self.host.data(tier, now)
+        raw, same = without_raw(data) if self.args.raw_same else ("", None)
+        built = self.cache[tier] = (json.dumps(data, separators=(",", ":")), raw, same)
+        return built
 
     def collect(self, tier: str, now: datetime | None = None) -> None:
         self.seq += 1
         now = now or datetime.now(UTC)
-        self.pending[self.seq] = (0.0, frame(self.seq, tier, now, self.payload(tier, now)))
+        data, raw, same = self.payload(tier, now)
+        self.pending[self.seq] = (0.0, frame(self.seq, tier, now, data))
+        if same is not None:
+            self.same[self.seq] = (tier, raw, frame(self.seq, tier, now, same))
         self.outbox.put_nowait(self.seq)
+
+    def text(self, seq: int) -> str:
+        """What to send for `seq` now: without raw if the server acked the same raw here."""
+        tier, raw, same = self.same.get(seq) or ("", "", "")
+        if same and self.acked_raw.get(tier) == raw:
+            return same
+        return self.pending[seq][1]
 
     def backfill(self, hours: float, step_s: float) -> None:
         """Samples "collected while the server was away": sent first, as a backlog. The last
@@ -144,6 +179,7 @@ class SimulatedAgent:
             if reply.get("type") != "joined":
                 raise ConnectionClosed(None, None)
             self.stats.joined += 1
+            self.acked_raw = {}  # raw_same refers to this connection only
             # resend what was not acked, in order, then the new ones
             for seq in sorted(self.pending):
                 self.outbox.put_nowait(seq)
@@ -174,7 +210,7 @@ class SimulatedAgent:
                 continue
             _, text = self.pending[seq]
             self.pending[seq] = (time.perf_counter(), text)
-            await ws.send(text)
+            await ws.send(self.text(seq))
 
     async def saturate(self, ws, deadline: float) -> None:
         window = asyncio.Semaphore(self.args.in_flight)
@@ -185,7 +221,7 @@ class SimulatedAgent:
             seq = self.outbox.get_nowait()
             _, text = self.pending[seq]
             self.pending[seq] = (time.perf_counter(), text)
-            await ws.send(text)
+            await ws.send(self.text(seq))
 
     async def read(self, ws) -> None:
         async for message in ws:
@@ -194,7 +230,10 @@ class SimulatedAgent:
             sent = self.pending.pop(seq, None)
             if sent is None:
                 continue
+            same = self.same.pop(seq, None)
             if reply["type"] == "ack":
+                if same is not None:
+                    self.acked_raw[same[0]] = same[1]
                 now = time.perf_counter()
                 self.stats.acked += 1
                 self.stats.latencies.append(now - sent[0])
@@ -281,6 +320,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--saturate", action="store_true", help="send fast samples back to back")
     p.add_argument("--in-flight", type=int, default=4, help="unacked samples per host (--saturate)")
     p.add_argument("--static-payloads", action="store_true", help="build each payload once")
+    p.add_argument(
+        "--raw-same", action="store_true", help="raw_same instead of raw output acked already"
+    )
     p.add_argument("--backfill-hours", type=float, default=0, help="send this much history first")
     p.add_argument(
         "--backfill-step", type=float, default=300, help="seconds between history samples"

@@ -39,6 +39,32 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
 
 
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each thread of a process (/proc/PID/task/TID/stat utime+stime; /proc/TID
+    itself would give the whole process's)."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue  # the thread ended meanwhile
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(task.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return found
+
+
+def thread_shares(pid: int, before: dict[int, float], seconds: float) -> dict[str, float]:
+    """% of one core per thread since `before`: the event loop's thread (the main one) and the
+    busiest others. A thread at 100 % is the ceiling, whatever the process total says."""
+    after = thread_cpu(pid)
+    used = {tid: after[tid] - before.get(tid, 0.0) for tid in after}
+    main = used.pop(pid, 0.0)
+    shares: dict[str, float] = {"main (event loop)": round(100 * main / seconds)}
+    for i, busy in enumerate(sorted(used.values(), reverse=True)[:3]):
+        shares[f"thread {i + 1}"] = round(100 * busy / seconds)
+    return shares
+
+
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of all CPUs from /proc/stat: idle and iowait count as not busy."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]

@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.scale --agents 1000 --duration 180           # 30 s cadence
     .venv/bin/python -m bench.scale --agents 200 --duration 30 --fast 5    # compressed cadence
     .venv/bin/python -m bench.scale --agents 20 --duration 15 --saturate   # ingest ceiling
+    .venv/bin/python -m bench.scale --agents 20 --duration 15 --saturate --raw-same
     eval "$(scripts/services)"; .venv/bin/python -m bench.scale ...        # PostgreSQL + Redis
 
 Starts a LiveServer (`manage.py serve`, daphne) on a fresh database: SQLite, or PostgreSQL when
@@ -43,6 +44,8 @@ from bench.monitor import (  # noqa: E402
     latency_stats,
     rss_mb,
     server_log_summary,
+    thread_cpu,
+    thread_shares,
 )
 from bench.profiling import profile, summarize_profile  # noqa: E402
 from liveserver import LiveServer  # noqa: E402
@@ -203,6 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--in-flight", type=int, default=4, help="unacked samples per agent (--saturate)"
     )
     p.add_argument("--static-payloads", action="store_true", help="build each payload once")
+    p.add_argument("--raw-same", action="store_true", help="agents send raw_same when they may")
     p.add_argument(
         "--ramp",
         type=float,
@@ -246,13 +250,13 @@ def main(argv: list[str] | None = None) -> dict:
     env = {"PROXMON_LOG_LEVEL": "WARNING"}
     if os.environ.get("REDIS_URL"):
         env["REDIS_URL"] = os.environ["REDIS_URL"]
-    server = LiveServer(workdir, **env)
+    server = LiveServer(workdir, None, **env)
     if args.processes > 1 and (server.engine != "postgresql" or "REDIS_URL" not in env):
         raise SystemExit("--processes needs DATABASE_URL=postgres://... and REDIS_URL")
     if args.restart_at is not None and (args.processes > 1 or args.restart_at >= args.duration):
         raise SystemExit("--restart-at: one server process, and a moment before --duration")
     others = tuple(
-        LiveServer(workdir / f"process{i}", share=server, **env) for i in range(1, args.processes)
+        LiveServer(workdir / f"process{i}", server, **env) for i in range(1, args.processes)
     )
     tokens = workdir / "tokens"
     register_s = make_hosts(server, args.agents, tokens)
@@ -268,13 +272,17 @@ def main(argv: list[str] | None = None) -> dict:
         "mode": "saturate" if args.saturate else f"cadence {args.fast:g}/{medium:g}/{slow:g} s",
         "ramp_s": args.ramp,
         "static_payloads": args.static_payloads or args.saturate,
+        "raw_same": args.raw_same,
         "fd_limit": fd_limit,
         "register_s": round(register_s, 1),
         "warm_s": warm_s,
     }
     try:
         time.sleep(2)  # settle: the liveness thread's first round, imports done
-        report["server_rss_mb_idle"] = sum(rss_mb(s.process.pid) for s in (server, *others))
+        assert server.process is not None  # started above
+        report["server_rss_mb_idle"] = sum(
+            rss_mb(s.process.pid) or 0.0 for s in (server, *others) if s.process
+        )
         urls = [arg for s in (server, *others) for arg in ("--url", s.url)]
         command = [
             sys.executable, "-m", "bench.fleet", "--ack-times", *urls, "--tokens", str(tokens),
@@ -285,8 +293,11 @@ def main(argv: list[str] | None = None) -> dict:
             command += ["--saturate", "--in-flight", str(args.in_flight)]
         if args.static_payloads:
             command.append("--static-payloads")
+        if args.raw_same:
+            command.append("--raw-same")
         if args.ramp:
             command += ["--ramp", str(args.ramp)]
+        threads_before, fleet_began = thread_cpu(server.process.pid), time.monotonic()
         fleet = subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -314,6 +325,10 @@ def main(argv: list[str] | None = None) -> dict:
             out, err = fleet.communicate()
             fleet_error = f"fleet still running {args.duration + 150:.0f} s after start: killed"
         stored_at_end = monitor.stored()
+        if args.restart_at is None:  # a restarted server is another process
+            report["server_threads_cpu_pct"] = thread_shares(
+                server.process.pid, threads_before, time.monotonic() - fleet_began
+            )
         monitor.stop()
         if restart is not None:
             report["restart"] = restart.join(timeout=150)

@@ -140,7 +140,9 @@ def host_detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
     now = timezone.now()
     thresholds = Thresholds.from_settings()
     verdict = evaluate(host.status, host.last_seen_at, host.clock_skew_s, facts, now, thresholds)
-    latest = {row.tier: row for row in LatestSample.objects.filter(host=host)}
+    latest = {
+        row.tier: row for row in LatestSample.objects.filter(host=host).select_related("keyframe")
+    }
     fast = latest["fast"].data if "fast" in latest else {}
     medium = latest["medium"].data if "medium" in latest else {}
     sort = request.GET.get("sort", "name")

@@ -240,7 +240,8 @@ class AgentConsumer(AsyncWebsocketConsumer):
         if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= INT64_MAX:
             await self._close(Close.MALFORMED, "a sample needs an integer 'seq'")
             return
-        if isinstance(frame, SampleFrame) and frame.same:
+        same = frame.same if isinstance(frame, SampleFrame) else ()
+        if same and isinstance(frame, SampleFrame):
             frame = self._resolve(frame)
         if isinstance(frame, Rejected):
             self.nacks += 1
@@ -266,8 +267,13 @@ class AgentConsumer(AsyncWebsocketConsumer):
             return
         self.nacks = 0
         # what a raw_same of the tier's next sample stands for (kept compressed: 5,000
-        # connections holding 45 KB of zpool output each would take 225 MB)
-        self.raws[frame.tier] = {s: codec.compress(raw, level=1) for s, raw in frame.raws.items()}
+        # connections holding 45 KB of zpool output each would take 225 MB); a raw that was
+        # itself a raw_same is the same bytes: its compressed copy is kept, not made again
+        kept = self.raws.get(frame.tier, {})
+        self.raws[frame.tier] = {
+            s: kept[s] if s in same and s in kept else codec.compress(raw, level=1)
+            for s, raw in frame.raws.items()
+        }
         await self._send({"type": "ack", "seq": seq})
         if stored.latest:
             await events.host_changed(self.host_name)

@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from hosts.models import Host
 from metrics import codec, guestindex, signals, summary
 from metrics.decode import SampleFrame, sample_frame
 from metrics.models import HostSummary, Keyframe, LatestSample, MetricPoint, Sample
+from metrics.rawsql import execute as _execute
+from metrics.rawsql import prep as _prep
 
 # Samples are compressed against a keyframe of their host and tier that is at most this old.
 KEYFRAME_EVERY = timedelta(hours=1)
@@ -88,11 +90,12 @@ def ingest(
         text = frame.text
         if b"\\u0000" in text:  # stored as sent; what is derived from it goes without
             data, errors = _without_nul(data), _without_nul(errors)
-        created = _store_sample(host_id, tier, collected_at, received_at, text, memo, learned)
+        stored = _store_sample(host_id, tier, collected_at, received_at, text, memo, learned)
+        created = stored is not None
         if created and tier == "fast" and "host" in data:
             _add_metric_point(host_id, collected_at, data["host"])
-        latest = created and _update_latest(
-            host_id, tier, collected_at, received_at, text, errors, memo, learned
+        latest = stored is not None and _update_latest(
+            host_id, tier, collected_at, received_at, stored, errors, memo, learned
         )
         if latest:
             _update_derived(host_id, data, memo, learned)
@@ -149,34 +152,6 @@ class Memo:
         self.guests, self.facts, self.kernel_known = other.guests, other.facts, other.kernel_known
 
 
-def _prep(model, **values: Any) -> list:
-    """`values` of `model`'s fields as the database takes them (dates, JSON, bytes)."""
-    return [
-        model._meta.get_field(name).get_db_prep_save(value, connection)
-        for name, value in values.items()
-    ]
-
-
-def _execute(sql: str, values: list, *more: Any) -> int:
-    """Run one of the statements every sample runs; its rowcount.
-
-    On PostgreSQL as a prepared statement with server-side binding (Django binds on the client
-    and sends every statement as new text), so the server parses and plans each of them once
-    per connection instead of once per sample.
-    """
-    params = [*values, *more]
-    if connection.vendor == "postgresql":
-        import psycopg
-
-        connection.ensure_connection()
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(sql, params, prepare=True)
-            return cursor.rowcount
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
-
-
 HOST_SEEN = f"UPDATE {Host._meta.db_table} SET last_seen_at = %s WHERE id = %s AND token_hash = %s"
 HOST_SEEN_SKEW = (
     f"UPDATE {Host._meta.db_table} SET last_seen_at = %s, clock_skew_s = %s"
@@ -184,7 +159,7 @@ HOST_SEEN_SKEW = (
 )
 UPDATE_LATEST = (
     f"UPDATE {LatestSample._meta.db_table}"
-    " SET collected_at = %s, received_at = %s, body = %s, errors = %s"
+    " SET collected_at = %s, received_at = %s, keyframe_id = %s, body = %s, errors = %s"
     " WHERE host_id = %s AND tier = %s"
 )
 INSERT_POINT = (
@@ -205,8 +180,9 @@ def _store_sample(
     text: bytes,
     memo: Memo,
     learned: Memo,
-) -> bool:
-    """Store the sample compressed against its hour's keyframe; False if it was there already."""
+) -> tuple[int, bytes] | None:
+    """Store the sample compressed against its hour's keyframe: (the keyframe's id, the
+    compressed bytes) for the latest row to hold the same, or None if it was there already."""
     current = memo.keyframes.get(tier) or (
         Keyframe.objects.filter(host_id=host_id, tier=tier)
         .order_by("-created_at")
@@ -222,9 +198,9 @@ def _store_sample(
     else:
         dictionary = _keyframe_text(current[0])
     learned.keyframes[tier] = current
-    return _insert_sample(
-        host_id, tier, collected_at, received_at, current[0], codec.compress(text, dictionary)
-    )
+    body = codec.compress(text, dictionary)
+    created = _insert_sample(host_id, tier, collected_at, received_at, current[0], body)
+    return (current[0], body) if created else None
 
 
 def _insert_sample(
@@ -274,13 +250,15 @@ def _update_latest(
     tier: str,
     collected_at: datetime,
     received_at: datetime,
-    text: bytes,
+    stored: tuple[int, bytes],
     errors: dict,
     memo: Memo,
     learned: Memo,
 ) -> bool:
     # Only the time of the current latest is read: decoding its data would cost as much as
-    # storing the new one.
+    # storing the new one. The row holds the sample's bytes as its Sample row does (compressed
+    # against the keyframe): compressed alone, it cost as much zstd again as the sample.
+    keyframe_id, body = stored
     current_at = memo.latest.get(tier)
     if current_at is None:
         current_at = (
@@ -294,7 +272,8 @@ def _update_latest(
             tier=tier,
             collected_at=collected_at,
             received_at=received_at,
-            body=codec.compress(text),
+            keyframe_id=keyframe_id,
+            body=body,
             errors=errors,
         )
         learned.latest[tier] = collected_at
@@ -308,7 +287,8 @@ def _update_latest(
         LatestSample,
         collected_at=collected_at,
         received_at=received_at,
-        body=codec.compress(text),
+        keyframe_id=keyframe_id,
+        body=body,
         errors=errors,
     )
     _execute(UPDATE_LATEST, values, host_id, tier)

@@ -15,7 +15,7 @@ from django.dispatch import receiver
 from hosts.models import Host
 from hosts.signals import host_deleting, token_revoked
 from metrics.consumers import group_name
-from metrics.models import Keyframe, Kick, MetricPoint, Sample
+from metrics.models import Keyframe, Kick, LatestSample, MetricPoint, Sample
 
 
 @receiver(token_revoked)
@@ -51,7 +51,7 @@ def _send(host_id: int) -> None:
 def delete_host_data(sender, host_id: int, **kwargs) -> dict[str, int]:
     """Delete the host's samples, chart points and keyframes, PROXMON_PRUNE_CHUNK rows at a time.
 
-    Samples first: each one protects the keyframe it is compressed against. Outside a
+    Samples and latest samples first: each protects the keyframe it is compressed against. Outside a
     transaction (`manage.py delete_host`) each chunk commits on its own and the pruner's pause
     lets ingest in between, as in hourly pruning; in the admin it all runs in the delete's
     transaction, still a bounded number of rows per statement.
@@ -60,7 +60,7 @@ def delete_host_data(sender, host_id: int, **kwargs) -> dict[str, int]:
     # a pause inside the admin's transaction would only hold the lock longer
     pause = 0 if transaction.get_connection().in_atomic_block else settings.PROXMON_PRUNE_PAUSE_S
     counts = {}
-    for model in (Sample, MetricPoint, Keyframe):
+    for model in (Sample, MetricPoint, LatestSample, Keyframe):
         deleted = 0
         while True:
             with transaction.atomic():

@@ -58,9 +58,12 @@ class PrunableQuerySet(models.QuerySet):
 
 class KeyframeQuerySet(PrunableQuerySet):
     def expired(self, before: datetime) -> models.QuerySet:
-        """Keyframes older than `before` that no stored sample is compressed against."""
-        return self.filter(created_at__lt=before).exclude(
-            models.Exists(Sample.objects.filter(keyframe=models.OuterRef("pk")))
+        """Keyframes older than `before` that no stored sample, and no host's latest sample of
+        a tier, is compressed against (the latest outlives retention when a host goes away)."""
+        return (
+            self.filter(created_at__lt=before)
+            .exclude(models.Exists(Sample.objects.filter(keyframe=models.OuterRef("pk"))))
+            .exclude(models.Exists(LatestSample.objects.filter(keyframe=models.OuterRef("pk"))))
         )
 
 
@@ -121,6 +124,12 @@ class Sample(models.Model):
         return codec.decode(bytes(self.body), bytes(keyframe.data) if keyframe else None)
 
 
+class LatestSampleManager(models.Manager):
+    def get_queryset(self) -> models.QuerySet:
+        # with its keyframe in the same query: `data` then reads nothing (async callers too)
+        return super().get_queryset().select_related("keyframe")
+
+
 class LatestSample(models.Model):
     """The newest sample per host and tier, so pages never scan the sample history."""
 
@@ -128,9 +137,13 @@ class LatestSample(models.Model):
     tier = models.CharField(max_length=6, choices=Tier.choices)
     collected_at = models.DateTimeField()
     received_at = models.DateTimeField()
-    # the sample frame as the agent sent it, zstd-compressed (metrics/codec.py decodes it)
+    # the sample frame as the agent sent it, as stored in its Sample row: compressed against `keyframe` (rows written before
+    # issue 11's hot-path work have none and were compressed alone), so ingest compresses once
+    keyframe = models.ForeignKey(Keyframe, on_delete=models.PROTECT, null=True, related_name="+")
     body = models.BinaryField()
     errors = models.JSONField(default=dict)
+
+    objects = LatestSampleManager()
 
     class Meta:
         constraints = [
@@ -142,7 +155,8 @@ class LatestSample(models.Model):
 
     @property
     def data(self) -> dict:
-        return codec.decode(bytes(self.body))["data"]
+        keyframe = self.keyframe
+        return codec.decode(bytes(self.body), bytes(keyframe.data) if keyframe else None)["data"]
 
 
 class Guest(models.Model):

@@ -53,8 +53,7 @@ the fill alone, for a bar; the fill reasons above come from them.
 
 Reasons are sorted worst first; within a level, staleness and failing sources come first (the
 rest may be out of date), then pools, storage, snapshots, backups and replication, updates and
-clock. Percentages are rounded down to whole numbers, so a pool at 89.6 % reads "89 % full",
-never "90 %" on a warning.
+clock. Percentages are rounded down, so a pool at 89.6 % reads "89 % full", never "90 %".
 """
 
 from __future__ import annotations
@@ -65,6 +64,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 from metrics import disks, protection
 from metrics.drift import reboot_kernel
@@ -98,11 +98,17 @@ class Thresholds:
 
     @classmethod
     def from_settings(cls) -> Thresholds:
-        values: dict[str, Any] = {
-            f.name: getattr(settings, f"PROXMON_STATUS_{f.name.upper()}", f.default)
-            for f in dataclasses.fields(cls)
-        }
-        return cls(**values)
+        if cls not in _from_settings:  # alerts read them for every sample: made once
+            values: dict[str, Any] = {
+                f.name: getattr(settings, f"PROXMON_STATUS_{f.name.upper()}", f.default)
+                for f in dataclasses.fields(cls)
+            }
+            _from_settings[cls] = cls(**values)
+        return _from_settings[cls]
+
+
+_from_settings: dict[type, Thresholds] = {}  # and again when a setting changes:
+setting_changed.connect(lambda **kwargs: _from_settings.clear(), weak=False)
 
 
 @dataclass(frozen=True)

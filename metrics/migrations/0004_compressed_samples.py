@@ -1,6 +1,14 @@
+import json
+
 import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
+
+
+def _dumps(value) -> bytes:
+    # Compact UTF-8 JSON as codec.dumps wrote it when this migration was made: a migration keeps
+    # its own copy (codec no longer has one since the stored sample is the agent's frame).
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def compress_payloads(apps, schema_editor):
@@ -9,7 +17,7 @@ def compress_payloads(apps, schema_editor):
 
     Sample = apps.get_model("metrics", "Sample")
     for sample in Sample.objects.only("id", "payload").iterator(chunk_size=500):
-        Sample.objects.filter(pk=sample.pk).update(body=codec.compress(codec.dumps(sample.payload)))
+        Sample.objects.filter(pk=sample.pk).update(body=codec.compress(_dumps(sample.payload)))
 
 
 def expand_payloads(apps, schema_editor):

@@ -253,6 +253,24 @@ def test_ingest_without_a_memo_reads_everything_back(make_host):
     assert Host.objects.get(pk=host.pk).kernel == frames.DATA["fast"]["host"]["kernel"]
 
 
+def test_the_latest_row_holds_the_samples_own_bytes_and_outlives_retention(make_host):
+    from metrics.models import Keyframe
+
+    host, _ = make_host()
+    memo = Memo()
+    for seq in (1, 2):
+        ingest_many([pending(host, seq, memo)])
+    latest = LatestSample.objects.get(host=host, tier="fast")
+    newest = Sample.objects.get(host=host, collected_at=latest.collected_at)
+    assert (bytes(latest.body), latest.keyframe_id) == (bytes(newest.body), newest.keyframe_id)
+    assert latest.data == newest.payload["data"] == frames.DATA["fast"]
+    # the host goes away for longer than retention: its samples go, its latest and keyframe stay
+    Sample.objects.filter(host=host).delete()
+    Keyframe.objects.filter(host=host).update(created_at=NOW - timedelta(days=30))
+    assert Keyframe.objects.prune(NOW) == 0
+    assert LatestSample.objects.get(host=host, tier="fast").data == frames.DATA["fast"]
+
+
 # --- the connection check: one query for all connections of the process ----------------------
 
 
