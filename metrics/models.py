@@ -137,8 +137,9 @@ class LatestSample(models.Model):
     tier = models.CharField(max_length=6, choices=Tier.choices)
     collected_at = models.DateTimeField()
     received_at = models.DateTimeField()
-    # the sample frame as the agent sent it, as stored in its Sample row: compressed against `keyframe` (rows written before
-    # issue 11's hot-path work have none and were compressed alone), so ingest compresses once
+    # the sample frame as the agent sent it, as stored in its Sample row: compressed against
+    # `keyframe` (rows written before issue 11's hot-path work have none and were compressed
+    # alone), so ingest compresses once
     keyframe = models.ForeignKey(Keyframe, on_delete=models.PROTECT, null=True, related_name="+")
     body = models.BinaryField()
     errors = models.JSONField(default=dict)
