@@ -97,7 +97,7 @@ def extract(data: dict) -> tuple[dict, dict]:
     host = data.get("host")
     if isinstance(host, dict):
         mem, rootfs, load = host.get("mem") or {}, host.get("rootfs") or {}, host.get("load")
-        values = (
+        values: tuple = (
             host.get("cpu_percent"),
             load[0] if isinstance(load, list) and load else None,
             mem.get("used"),
@@ -111,7 +111,7 @@ def extract(data: dict) -> tuple[dict, dict]:
         row["pools"] = {}
         for pool in pools:
             errors = pool.get("errors") or {}
-            values = (
+            pool_values: tuple = (
                 pool.get("allocated"),
                 pool.get("size"),
                 pool.get("fragmentation_pct"),
@@ -120,7 +120,7 @@ def extract(data: dict) -> tuple[dict, dict]:
                 errors.get("checksum"),
                 pool.get("data_errors"),
             )
-            row["pools"][str(pool.get("name"))] = [aggregate(_number(v)) for v in values]
+            row["pools"][str(pool.get("name"))] = [aggregate(_number(v)) for v in pool_values]
     storages = data.get("storage")
     if isinstance(storages, list):
         row["storage"] = {
@@ -133,8 +133,8 @@ def extract(data: dict) -> tuple[dict, dict]:
         }
     guests = {}
     for guest in data.get("guests") or []:
-        values = (guest.get("cpu_percent"), guest.get("mem"))
-        guests[str(guest.get("vmid"))] = [aggregate(_number(v)) for v in values]
+        guest_values = (guest.get("cpu_percent"), guest.get("mem"))
+        guests[str(guest.get("vmid"))] = [aggregate(_number(v)) for v in guest_values]
     return row, guests
 
 
@@ -149,7 +149,7 @@ def merge_rows(a: dict, b: dict) -> dict:
 
 
 def _rounded(fields: tuple[str, ...], values: list[Agg]) -> list[Agg]:
-    out = []
+    out: list[Agg] = []
     for name, agg in zip(fields, values, strict=True):
         if agg is None:
             out.append(None)
@@ -235,7 +235,6 @@ def _settled() -> int:
     return newest.values_list("id", flat=True).first() or 0
 
 
-
 def _aggregate(rows: list, keyframes: dict[int, bytes | None]) -> dict:
     """(host, step, start) -> [row data, guests or None], from the samples `rows`.
     `keyframes`: decompressed keyframes by id, None for one that does not decompress (its
@@ -259,8 +258,8 @@ def _aggregate(rows: list, keyframes: dict[int, bytes | None]) -> dict:
             if keyframe_id is not None and dictionary is None:
                 raise ValueError(f"keyframe {keyframe_id} unreadable")
             text = codec.decompress(bytes(body), dictionary)
-            data = orjson.loads(text).get("data") or {}
-            row, guests = extract(data)
+            sample_data = orjson.loads(text).get("data") or {}
+            row, guests = extract(sample_data)
         except Exception as exc:  # noqa: BLE001 - one unreadable sample must not stop history
             log.warning("sample %s of host %s not rolled up: %r", sample_id, host_id, exc)
             continue
@@ -288,8 +287,8 @@ def _store(buckets: dict) -> None:
         rows = Rollup.objects.filter(host_id=host_id, start__in=starts).values_list(
             "step", "start", "data", "guests"
         )
-        for step, start, data, guests in rows:
-            existing[(host_id, step, start)] = (orjson.loads(bytes(data)), guests)
+        for step, start, data, blob in rows:
+            existing[(host_id, step, start)] = (orjson.loads(bytes(data)), blob)
     live = set(Host.objects.filter(pk__in=list(by_host)).values_list("pk", flat=True))
     objects = []
     for key, (row, guests) in buckets.items():
