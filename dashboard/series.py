@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET
 
 from dashboard.views import _host_or_404
 from metrics.models import Forecast, MetricPoint, Rollup
-from metrics.rollups import FIVE_MINUTES, HOUR, decode_guests
+from metrics.rollups import FIVE_MINUTES, HOUR, decode, decode_guests
 
 RANGES = {
     "6h": timedelta(hours=6),
@@ -94,7 +94,7 @@ def _rollups(host_id: int, step: int, since: datetime) -> list[tuple[int, dict]]
         .order_by("start")
         .values_list("start", "data")
     )
-    return [(at, orjson.loads(bytes(data))) for at, data in found]
+    return [(at, decode(data)) for at, data in found]
 
 
 def _raw_host(host_id: int, since: datetime) -> dict:

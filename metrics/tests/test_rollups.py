@@ -39,7 +39,7 @@ def store(host, token_hash, when: datetime, data: dict, seq: int = 1):
 
 def row(host, step: int, start: datetime) -> dict:
     found = Rollup.objects.get(host=host, step=step, start=int(start.timestamp()))
-    return orjson.loads(bytes(found.data))
+    return rollups.decode(found.data)
 
 
 def guests(host, start: datetime) -> dict:
@@ -94,6 +94,18 @@ def test_late_samples_land_in_their_own_buckets_and_merge_with_what_is_there(hos
     assert row(host, 300, HOUR_START)["host"][0] == [2, 20.0, 30.0]
     assert row(host, 3600, HOUR_START + timedelta(hours=1))["host"][0] == [1, 90.0, 90.0]
     assert row(host, 3600, HOUR_START + timedelta(hours=3))["host"][0] == [1, 70.0, 70.0]
+
+
+def test_rows_are_compressed_and_a_row_written_before_that_still_merges(host):
+    store(host, host.token_hash, HOUR_START, fast(cpu=10.0), seq=1)
+    rollups.roll_up()
+    stored = Rollup.objects.get(host=host, step=300, start=int(HOUR_START.timestamp()))
+    assert not bytes(stored.data).startswith(b"{")  # zstd, not the orjson text
+    # a row as the first version of the pass wrote it: plain orjson
+    Rollup.objects.filter(pk=stored.pk).update(data=orjson.dumps(rollups.decode(stored.data)))
+    store(host, host.token_hash, HOUR_START + timedelta(seconds=30), fast(cpu=30.0), seq=2)
+    rollups.roll_up()
+    assert row(host, 300, HOUR_START)["host"][0] == [2, 20.0, 30.0]
 
 
 def test_duplicates_and_repeated_passes_do_not_count_twice(host):

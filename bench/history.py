@@ -1,0 +1,250 @@
+"""History (issue 13): its size per host and year, and the time of a year's chart data.
+
+    .venv/bin/python -m bench.history size [--hosts 2] [--days 365]
+    .venv/bin/python -m bench.history series [--hosts 1000] [--days 365] [--repeats 20]
+    DATABASE_URL=postgres://... .venv/bin/python -m bench.history ...   # a fresh database
+
+`size`: a fresh database gets, per host, the history points the defaults keep: hourly points
+over `--days` and 5-minute points over PROXMON_HISTORY_5M_DAYS (35 days). Each point is built by
+the real code path from samples of bench/payloads.py (the demo's consistent machine: 50 guests,
+rpool and tank, 4 storages, values moving along smooth curves): `rollups.extract` of each
+sample, `rollups.merge_rows` / `merge_named` into its buckets, then `rollups._store` (the
+writer the background pass uses). A real 5-minute point merges 10 fast samples and an hourly
+one 120; building them from that many samples would take hours, so a 5-minute point is built
+from one sample, an hourly one from its twelve 5-minute samples (last 35 days) or two samples
+(before), and the counts are then set to 10 and 120 (their digits are stored). Prints the
+table's size with its indexes (SQLite: dbstat after VACUUM; PostgreSQL: pg_total_relation_size
+after VACUUM FULL) per host, split into the 5-minute and the hourly part.
+
+`series`: one host (`pve0000`) with a year of real hourly points as above, and `--hosts - 1`
+others with a year of hourly rows each, written in time order across hosts as the pass writes
+them (so the queried host's rows are spread one per thousand through the table); the others'
+rows carry a 2-byte placeholder instead of ~1.4 KB, so the table has a thousand hosts' rows and
+index entries but not their 12 GB. Then times `GET /hosts/pve0000/series.json?range=1y` (and
+`&guest=`) through Django's whole stack with the test client, warm, median and max of repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DAY = 86400
+
+
+def fresh_database(prefix: str) -> str:
+    from bench.pages import setup_django
+
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{tempfile.mkdtemp(prefix=prefix)}/db"
+    if url.startswith("postgres"):
+        from liveserver import _create_database
+
+        url = _create_database(url, f"{prefix.replace('-', '_')}{os.getpid()}")
+    setup_django(url)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return url
+
+
+def counted(values: list, count: int) -> list:
+    """Aggregates with `count` samples each (see the module docstring)."""
+    return [None if agg is None else [count, agg[1], agg[2]] for agg in values]
+
+
+def counted_row(row: dict, count: int) -> dict:
+    out: dict = {}
+    if "host" in row:
+        out["host"] = counted(row["host"], count)
+    for kind in ("pools", "storage"):
+        if kind in row:
+            out[kind] = {name: counted(v, count) for name, v in row[kind].items()}
+    return out
+
+
+def history_points(host_id: int, simulated, now: datetime, days: int, five_minute_days: int):
+    """(buckets of rollups._store, 5-minute points, hourly points) of one host, oldest first,
+    yielded a day at a time."""
+    from metrics import rollups
+
+    end = now.timestamp() // 3600 * 3600
+    first = end - days * DAY
+    five_minutes_from = end - five_minute_days * DAY
+    for day_start in range(int(first), int(end), DAY):
+        buckets: dict = {}
+        for hour in range(day_start, day_start + DAY, 3600):
+            recent = hour >= five_minutes_from
+            offsets = range(150, 3600, 300) if recent else (900, 2700)
+            row: dict = {}
+            guests: dict = {}
+            for offset in offsets:
+                when = datetime.fromtimestamp(hour + offset, UTC)
+                sample_row, sample_guests = rollups.extract(simulated.data("fast", when))
+                row = rollups.merge_rows(row, sample_row)
+                guests = rollups.merge_named(guests, sample_guests)
+                if recent:
+                    key = (host_id, rollups.FIVE_MINUTES, hour + offset - 150)
+                    buckets[key] = [counted_row(sample_row, 10), None]
+            guests = {vmid: counted(values, 120) for vmid, values in guests.items()}
+            buckets[(host_id, rollups.HOUR, hour)] = [counted_row(row, 120), guests]
+        yield buckets
+
+
+def rollup_bytes(connection) -> dict[str, int]:
+    """Bytes of metrics_rollup with its indexes, by step (the shares of its rows' sizes)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("VACUUM")
+            cursor.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'metrics_rollup'")
+            names = [name for (name,) in cursor.fetchall()]
+            marks = ",".join("%s" for _ in names)
+            cursor.execute(f"SELECT SUM(pgsize) FROM dbstat WHERE name IN ({marks})", names)
+        else:
+            cursor.execute("VACUUM FULL ANALYZE metrics_rollup")
+            cursor.execute("SELECT pg_total_relation_size('metrics_rollup')")
+        total = int(cursor.fetchone()[0])
+        cursor.execute(
+            "SELECT step, COUNT(*), SUM(LENGTH(data) + COALESCE(LENGTH(guests), 0))"
+            " FROM metrics_rollup GROUP BY step"
+        )
+        rows = {step: (count, int(payload)) for step, count, payload in cursor.fetchall()}
+    payload = sum(p for _, p in rows.values())
+    return {
+        "total": total,
+        **{f"rows_{step}": count for step, (count, _) in rows.items()},
+        **{f"payload_{step}": p for step, (_, p) in rows.items()},
+        **{f"share_{step}": round(total * p / payload) for step, (_, p) in rows.items()},
+    }
+
+
+def size(args) -> dict:
+    fresh_database("proxmon-history-")
+    from django.conf import settings
+    from django.db import connection, transaction
+
+    from bench.payloads import Host as Simulated
+    from hosts.models import Host
+    from metrics import rollups
+
+    now = datetime.now(UTC)
+    five_minute_days = settings.PROXMON_HISTORY_5M_DAYS
+    began = time.perf_counter()
+    for i in range(args.hosts):
+        host = Host.objects.create(name=f"pve{i:04d}", token_hash="x")
+        simulated = Simulated(i, host.name)
+        for buckets in history_points(host.pk, simulated, now, args.days, five_minute_days):
+            with transaction.atomic():
+                rollups._store(buckets)
+    filled = time.perf_counter() - began
+    sizes = rollup_bytes(connection)
+    per_host = {k: v / args.hosts for k, v in sizes.items()}
+    mb = 2**20
+    return {
+        "engine": connection.vendor,
+        "hosts": args.hosts,
+        "days_hourly": args.days,
+        "days_5m": five_minute_days,
+        "fill_s": round(filled, 1),
+        "rows_per_host": {"5m": per_host.get("rows_300"), "1h": per_host.get("rows_3600")},
+        "stored_bytes_per_row": {
+            "5m": round(sizes["payload_300"] / sizes["rows_300"]),
+            "1h": round(sizes["payload_3600"] / sizes["rows_3600"]),
+        },
+        "mb_per_host": round(per_host["total"] / mb, 2),
+        "mb_per_host_5m_part": round(per_host["share_300"] / mb, 2),
+        "mb_per_host_1h_part": round(per_host["share_3600"] / mb, 2),
+        "mb_per_host_year_1h": round(per_host["share_3600"] * 365 / args.days / mb, 2),
+    }
+
+
+def series(args) -> dict:
+    fresh_database("proxmon-series-")
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+    from django.test import Client
+
+    from bench.pages import timed
+    from bench.payloads import Host as Simulated
+    from hosts.models import Host
+    from metrics import rollups
+    from metrics.models import Rollup
+
+    now = datetime.now(UTC)
+    Host.objects.bulk_create(Host(name=f"pve{i:04d}", token_hash="x") for i in range(args.hosts))
+    queried = Host.objects.get(name="pve0000")
+    began = time.perf_counter()
+    real: dict[int, tuple[bytes, bytes]] = {}
+    for buckets in history_points(queried.pk, Simulated(0, queried.name), now, args.days, 0):
+        for (_, _, start), (row, guests) in buckets.items():
+            real[start] = (rollups.encode(row), rollups.encode_guests(guests))
+    built = time.perf_counter() - began
+    hours = sorted(real)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE bench_real AS SELECT start, data, guests FROM metrics_rollup"
+            " WHERE 1 = 0"
+        )
+        cursor.executemany(
+            "INSERT INTO bench_real (start, data, guests) VALUES (%s, %s, %s)",
+            [(start, *real[start]) for start in hours],
+        )
+        # as the pass writes them: every host's point of an hour, then the next hour's
+        cursor.execute(
+            "WITH RECURSIVE hours (start) AS (SELECT %s UNION ALL"
+            " SELECT start + 3600 FROM hours WHERE start < %s)"
+            " INSERT INTO metrics_rollup (host_id, step, start, data, guests)"
+            " SELECT h.id, 3600, hours.start, COALESCE(r.data, %s), r.guests"
+            " FROM hours CROSS JOIN hosts_host h"
+            " LEFT JOIN bench_real r ON r.start = hours.start AND h.id = %s"
+            " ORDER BY hours.start, h.id",
+            [hours[0], hours[-1], b"{}", queried.pk],
+        )
+    filled = time.perf_counter() - began
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
+    user = get_user_model().objects.create_user("bench", password="bench-password-1")
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    vmid = next(iter(rollups.decode_guests(real[max(real)][1])))
+    url = f"/hosts/{queried.name}/series.json?range=1y"
+    return {
+        "engine": connection.vendor,
+        "hosts": args.hosts,
+        "rollup_rows": Rollup.objects.count(),
+        "queried_host_rows": len(real),
+        "build_s": round(built, 1),
+        "fill_s": round(filled, 1),
+        "series_1y": timed(client, url, args.repeats),
+        "series_1y_guest": timed(client, f"{url}&guest={vmid}", args.repeats),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    sized = commands.add_parser("size", help="bytes per host per year of history")
+    sized.add_argument("--hosts", type=int, default=2)
+    sized.add_argument("--days", type=int, default=365, help="days of hourly points")
+    timed_ = commands.add_parser("series", help="series.json?range=1y with many hosts")
+    timed_.add_argument("--hosts", type=int, default=1000)
+    timed_.add_argument("--days", type=int, default=365)
+    timed_.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    report = size(args) if args.command == "size" else series(args)
+    report["took_s"] = round(time.perf_counter() - started, 1)
+    report["statistics"] = "median and max of repeats, ms" if args.command == "series" else None
+    print(json.dumps({k: v for k, v in report.items() if v is not None}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
