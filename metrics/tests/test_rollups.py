@@ -108,6 +108,20 @@ def test_rows_are_compressed_and_a_row_written_before_that_still_merges(host):
     assert row(host, 300, HOUR_START)["host"][0] == [2, 20.0, 30.0]
 
 
+def test_one_guest_is_read_from_a_row_as_the_whole_row_says():
+    guests = {
+        "10": [[2, 1.5, 2.0], None],
+        "100": [[2, 3.25, 4.0], [2, 512, 1024]],
+        "7": [None, None],
+    }
+    blob = rollups.encode_guests(guests)
+    for vmid in (10, 100, 7):
+        assert rollups.guest_values(blob, vmid) == rollups.decode_guests(blob)[str(vmid)]
+    assert rollups.guest_values(blob, 1) is None  # a prefix of 10 and 100, not a guest
+    assert rollups.guest_values(None, 10) is None
+    assert rollups.guest_values(rollups.encode_guests({}), 10) is None
+
+
 def test_duplicates_and_repeated_passes_do_not_count_twice(host):
     store(host, host.token_hash, HOUR_START, fast(cpu=10.0), seq=1)
     store(host, host.token_hash, HOUR_START, fast(cpu=10.0), seq=1)  # resent: acked, not stored
