@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.history size [--hosts 2] [--days 365]
     .venv/bin/python -m bench.history series [--hosts 1000] [--days 365] [--repeats 20]
     .venv/bin/python -m bench.history ceiling [--agents 20] [--duration 60]
+    .venv/bin/python -m bench.history layout [--days 3]
     DATABASE_URL=postgres://... .venv/bin/python -m bench.history ...   # a fresh database
 
 `size`: a fresh database gets, per host, the history points the defaults keep: hourly points
@@ -295,6 +296,52 @@ def ceiling(args) -> dict:
     }
 
 
+def layout(args) -> dict:
+    """Bytes an hour of one host would take if a day's points were compressed together (a
+    layout that does not exist: the measure behind docs/benchmarks.md's "what is left")."""
+    fresh_database("proxmon-layout-")
+    import orjson
+    import zstandard
+
+    from bench.payloads import Host as Simulated
+    from metrics import rollups
+
+    compress = zstandard.ZstdCompressor(level=3).compress
+    rows, guests = [], []
+    for buckets in history_points(1, Simulated(0, "pve0000"), datetime.now(UTC), args.days, 0):
+        for _, (row, guest_aggs) in sorted(buckets.items()):
+            rows.append(orjson.loads(orjson.dumps(row)))
+            guests.append(guest_aggs)
+    hours = len(rows)
+
+    def mib(day: list) -> list:
+        return [
+            {k: [c, None if m is None else [m[0], round(m[1] / 2**20), round(m[2] / 2**20)]]
+             for k, (c, m) in g.items()}
+            for g in day
+        ]  # fmt: skip
+
+    days = [range(i, min(i + 24, hours)) for i in range(0, hours, 24)]
+    return {
+        "hours": hours,
+        "per_row": {
+            "data": round(sum(len(rollups.encode(r)) for r in rows) / hours),
+            "guests": round(sum(len(rollups.encode_guests(g)) for g in guests) / hours),
+        },
+        "per_day_row_per_hour": {
+            "data": round(
+                sum(len(compress(orjson.dumps([rows[i] for i in d]))) for d in days) / hours
+            ),
+            "guests": round(
+                sum(len(compress(orjson.dumps([guests[i] for i in d]))) for d in days) / hours
+            ),
+            "guests_mem_in_mib": round(
+                sum(len(compress(orjson.dumps(mib([guests[i] for i in d])))) for d in days) / hours
+            ),
+        },
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -308,9 +355,12 @@ def main() -> None:
     saturated = commands.add_parser("ceiling", help="ingest ceiling without and with rollups")
     saturated.add_argument("--agents", type=int, default=20)
     saturated.add_argument("--duration", type=float, default=60)
+    laid = commands.add_parser("layout", help="bytes an hour with a day's points in one row")
+    laid.add_argument("--days", type=int, default=3)
     args = parser.parse_args()
     started = time.perf_counter()
-    report = {"size": size, "series": series, "ceiling": ceiling}[args.command](args)
+    commands_ = {"size": size, "series": series, "ceiling": ceiling, "layout": layout}
+    report = commands_[args.command](args)
     report["took_s"] = round(time.perf_counter() - started, 1)
     report["statistics"] = "median and max of repeats, ms" if args.command == "series" else None
     print(json.dumps({k: v for k, v in report.items() if v is not None}, indent=2))
