@@ -141,6 +141,8 @@ def _history(rows) -> tuple[dict, dict, dict, dict]:
     root_t, root_used, root_total = (rootfs[k].append for k in ("t", "used", "total"))
     pools: dict[str, dict[str, list]] = {}
     storage: dict[str, dict[str, list]] = {}
+    pool_appends: dict[str, tuple] = {}
+    storage_appends: dict[str, tuple] = {}
     for start, blob in rows:
         data = decode(blob)
         values = data.get("host")
@@ -159,21 +161,33 @@ def _history(rows) -> tuple[dict, dict, dict, dict]:
                 root_t(start)
                 root_used(used[1])
                 root_total(None if total is None else total[2])
-        for kind, out, fields in (
-            ("pools", pools, POOL_FIELDS),
-            ("storage", storage, STORAGE_FIELDS),
+        for kind, out, fields, appends in (
+            ("pools", pools, POOL_FIELDS, pool_appends),
+            ("storage", storage, STORAGE_FIELDS, storage_appends),
         ):
             for name, aggregates in (data.get(kind) or {}).items():
-                series = out.get(name)
-                if series is None:
-                    first = f"{fields[0]}_max"
-                    series = out[name] = {"t": [], first: [], **{f: [] for f in fields}}
-                series["t"].append(start)
-                first_agg = aggregates[0]
-                series[f"{fields[0]}_max"].append(None if first_agg is None else first_agg[2])
-                for field, agg in zip(fields, aggregates, strict=False):
-                    series[field].append(None if agg is None else agg[1])
+                found = appends.get(name)
+                if found is None:
+                    found = appends[name] = _volume(out, name, fields)
+                add_t, add_max, add_fields = found
+                add_t(start)
+                first = aggregates[0]
+                add_max(None if first is None else first[2])
+                for add, agg in zip(add_fields, aggregates, strict=False):
+                    add(None if agg is None else agg[1])
     return host, rootfs, pools, storage
+
+
+def _volume(out: dict, name: str, fields: tuple[str, ...]) -> tuple:
+    """A new pool's or storage's series in `out`, and the appends of its lists: t, the first
+    field's maximum, each field's average."""
+    series: dict[str, list] = {"t": [], f"{fields[0]}_max": [], **{f: [] for f in fields}}
+    out[name] = series
+    return (
+        series["t"].append,
+        series[f"{fields[0]}_max"].append,
+        tuple(series[f].append for f in fields),
+    )
 
 
 def _avg(agg):
