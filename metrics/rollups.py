@@ -50,7 +50,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from hosts.models import Host
-from metrics import codec
+from metrics import codec, rollupview
 from metrics.models import Keyframe, Rollup, RollupState, Sample
 
 log = logging.getLogger(__name__)
@@ -309,8 +309,7 @@ def _aggregate(rows: list, keyframes: dict[int, bytes | None]) -> dict:
             if keyframe_id is not None and dictionary is None:
                 raise ValueError(f"keyframe {keyframe_id} unreadable")
             text = codec.decompress(bytes(body), dictionary)
-            sample_data = orjson.loads(text).get("data") or {}
-            row, guests = extract(sample_data)
+            row, guests = extract(rollupview.fast_data(text))
         except Exception as exc:  # noqa: BLE001 - one unreadable sample must not stop history
             log.warning("sample %s of host %s not rolled up: %r", sample_id, host_id, exc)
             continue

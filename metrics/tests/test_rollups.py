@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from metrics import liveness, rollups
+from metrics import liveness, rollups, rollupview
 from metrics.ingest import ingest
 from metrics.models import Rollup, RollupState, Sample
 from metrics.tests import frames
@@ -120,6 +120,32 @@ def test_one_guest_is_read_from_a_row_as_the_whole_row_says():
     assert rollups.guest_values(blob, 1) is None  # a prefix of 10 and 100, not a guest
     assert rollups.guest_values(None, 10) is None
     assert rollups.guest_values(rollups.encode_guests({}), 10) is None
+
+
+def test_the_pass_reads_a_sample_as_a_whole_parse_would():
+    """rollupview reads only the fields history keeps; what extract makes of them is the same
+    as of the whole sample, for the test frames and a demo host's sample (bench/payloads.py:
+    raw zpool output, vdev trees, 50 guests)."""
+    from bench.payloads import Host as Simulated
+
+    demo = Simulated(3, "pve0003", "degraded").data("fast", HOUR_START)
+    for data in (fast(), frames.DATA["fast"], demo):
+        text = orjson.dumps({"data": data, "errors": {}})
+        assert rollupview.fast_data(text)["zfs_pools"].keys() == {"pools"}  # raw skipped
+        assert rollups.extract(rollupview.fast_data(text)) == rollups.extract(data)
+
+
+def test_a_sample_of_another_shape_is_read_whole():
+    odd = {"host": "not an object", "guests": [{"vmid": 100, "cpu_percent": 1.5, "mem": 7}]}
+    text = orjson.dumps({"data": odd, "errors": {}})
+    assert rollupview.fast_data(text) == odd
+    assert rollups.extract(rollupview.fast_data(text))[1] == {"100": [[1, 1.5, 1.5], [1, 7, 7]]}
+    # integers beyond 64 bits (the schema allows them in raw output), skipped or kept
+    text = b'{"data":{"zfs_pools":{"raw":{"guid":%d},"pools":[{"name":"t","allocated":%d}]}}}' % (
+        2**70,
+        2**70,
+    )
+    assert rollupview.fast_data(text)["zfs_pools"]["pools"][0]["allocated"] == 2**70
 
 
 def test_duplicates_and_repeated_passes_do_not_count_twice(host):
