@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.history series [--hosts 1000] [--days 365] [--repeats 20]
     .venv/bin/python -m bench.history ceiling [--agents 20] [--duration 60]
     .venv/bin/python -m bench.history layout [--days 3]
+    .venv/bin/python -m bench.history pass [--hosts 4] [--samples 100]
     DATABASE_URL=postgres://... .venv/bin/python -m bench.history ...   # a fresh database
 
 `size`: a fresh database gets, per host, the history points the defaults keep: hourly points
@@ -342,6 +343,56 @@ def layout(args) -> dict:
     }
 
 
+def pass_cost(args) -> dict:
+    """The roll-up pass's CPU per fast sample, in-process: `rollups._aggregate` (decompress,
+    read, extract, merge) over stored demo samples, reading each sample whole with orjson and
+    through rollupview, alternately."""
+    fresh_database("proxmon-pass-")
+    from datetime import timedelta
+
+    import orjson
+
+    from bench.payloads import Host as Simulated
+    from bench.payloads import rfc3339
+    from hosts.models import Host
+    from metrics import rollups, rollupview
+    from metrics.ingest import ingest
+    from metrics.models import Sample
+
+    start = datetime.now(UTC) - timedelta(hours=2)
+    for i in range(args.hosts):
+        host = Host.objects.create(name=f"pve{i:04d}", token_hash="x")
+        simulated = Simulated(i, host.name)
+        for seq in range(args.samples):
+            when = start + timedelta(seconds=30 * seq)
+            frame = {"type": "sample", "seq": seq, "tier": "fast", "collected_at": rfc3339(when),
+                     "data": simulated.data("fast", when), "errors": {}}  # fmt: skip
+            ingest(host.pk, "x", frame, when, None)
+    rows = list(
+        Sample.objects.filter(tier="fast")
+        .order_by("id")
+        .values_list("id", "host_id", "collected_at", "keyframe_id", "body")
+    )
+    view = rollupview.fast_data
+    readers = {"whole": lambda text: orjson.loads(text).get("data") or {}, "view": view}
+    times: dict[str, list[float]] = {"whole": [], "view": []}
+    try:
+        for _ in range(3):
+            for name, reader in readers.items():
+                rollupview.fast_data = reader
+                keyframes: dict = {}
+                rollups._aggregate(rows[:10], keyframes)  # keyframes loaded, as in a pass
+                began = time.perf_counter()
+                rollups._aggregate(rows, keyframes)
+                times[name].append((time.perf_counter() - began) / len(rows) * 1e6)
+    finally:
+        rollupview.fast_data = view
+    return {
+        "samples": len(rows),
+        "us_per_sample_min": {name: round(min(found)) for name, found in times.items()},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -357,9 +408,18 @@ def main() -> None:
     saturated.add_argument("--duration", type=float, default=60)
     laid = commands.add_parser("layout", help="bytes an hour with a day's points in one row")
     laid.add_argument("--days", type=int, default=3)
+    costs = commands.add_parser("pass", help="the roll-up pass's CPU per sample, in-process")
+    costs.add_argument("--hosts", type=int, default=4)
+    costs.add_argument("--samples", type=int, default=100)
     args = parser.parse_args()
     started = time.perf_counter()
-    commands_ = {"size": size, "series": series, "ceiling": ceiling, "layout": layout}
+    commands_ = {
+        "size": size,
+        "series": series,
+        "ceiling": ceiling,
+        "layout": layout,
+        "pass": pass_cost,
+    }
     report = commands_[args.command](args)
     report["took_s"] = round(time.perf_counter() - started, 1)
     report["statistics"] = "median and max of repeats, ms" if args.command == "series" else None
