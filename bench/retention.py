@@ -208,7 +208,8 @@ async def probe(url: str, name: str, token: str, payload: str, interval: float, 
 
 
 async def run_probes(server, probes, payload, interval, duration, started) -> tuple[list, list]:
-    out, events = [], []
+    out: list = []
+    events: list = []
     stop_at = time.monotonic() + duration
     await asyncio.gather(*(
         probe(server.url, name, token, payload, interval, stop_at, started, out, events)
@@ -250,7 +251,7 @@ def main(argv: list[str] | None = None) -> dict:
         env["PROXMON_PRUNE_CHUNK"] = str(args.chunk)
     if os.environ.get("REDIS_URL"):
         env["REDIS_URL"] = os.environ["REDIS_URL"]
-    server = LiveServer(workdir, **env)
+    server = LiveServer(workdir, share=None, **env)
     report: dict = {
         "engine": server.engine,
         "channel_layer": "redis" if server.env.get("REDIS_URL") else "in-memory",
@@ -269,18 +270,18 @@ def main(argv: list[str] | None = None) -> dict:
         report["warm_s"] = warm(server, tokens)
         count = int(args.hours * 3600 / STEP_S)
         now = datetime.now(UTC).replace(tzinfo=None)
-        window = timedelta(hours=RETENTION_HOURS)
+        retention = timedelta(hours=RETENTION_HOURS)
         if args.control:  # the same rows, inside the window
-            start, step_ms = now - window + timedelta(hours=1), STEP_S * 1000
+            start, step_ms = now - retention + timedelta(hours=1), STEP_S * 1000
         elif args.prune_after:
             # all of a host's samples within `count` ms, turning old `prune_after` s after start
             step_ms = 1
             allowance = 5 + FILL_ALLOWANCE_S_PER_MILLION * count * args.hosts / 1e6
             server_at = now + timedelta(seconds=allowance)
-            start = server_at + timedelta(seconds=args.prune_after) - window
+            start = server_at + timedelta(seconds=args.prune_after) - retention
             start -= timedelta(milliseconds=count * step_ms)
         else:  # realistic times, old already: pruned from the server's first moment
-            start = now - window - timedelta(minutes=10) - timedelta(hours=args.hours)
+            start = now - retention - timedelta(minutes=10) - timedelta(hours=args.hours)
             step_ms = STEP_S * 1000
         report["fill"] = {"hours": args.hours, **fill(server, "bench", count, start, step_ms)}
         report["db_mb_before"] = db_size_mb(server)
@@ -293,7 +294,7 @@ def main(argv: list[str] | None = None) -> dict:
         # round begins at once
         started, started_unix = time.monotonic(), time.time()
         if args.prune_after and not args.control:
-            old_at = start + timedelta(milliseconds=count * step_ms) + window
+            old_at = start + timedelta(milliseconds=count * step_ms) + retention
             report["rows_old_at_s"] = round(
                 (old_at - datetime.now(UTC).replace(tzinfo=None)).total_seconds(), 1
             )
@@ -389,6 +390,7 @@ def main(argv: list[str] | None = None) -> dict:
         report.update(monitor.summary())
         report["timeline"] = monitor.timeline(10)
         report.update(server_log_summary((server,)))
+        assert server.process is not None  # started above
         report["server_rss_mb_end"] = rss_mb(server.process.pid)
     finally:
         server.stop()

@@ -100,10 +100,8 @@ def words(days: float) -> str:
 def host_forecast(host_id: int, now: datetime) -> dict:
     """{"pools": {name: Trend json}, "storage": {name: Trend json}} from the hourly rollups
     of the last WINDOW_DAYS days (metrics.rollups format)."""
-    import orjson
-
     from metrics.models import Rollup
-    from metrics.rollups import HOUR
+    from metrics.rollups import HOUR, decode
 
     since = int(now.timestamp()) - WINDOW_DAYS * 86400
     rows = Rollup.objects.filter(host_id=host_id, step=HOUR, start__gte=since).values_list(
@@ -112,7 +110,7 @@ def host_forecast(host_id: int, now: datetime) -> dict:
     series: dict[str, dict[str, list]] = {"pools": {}, "storage": {}}
     capacity: dict[str, dict[str, float]] = {"pools": {}, "storage": {}}
     for start, blob in rows.order_by("start"):
-        data = orjson.loads(bytes(blob))
+        data = decode(blob)
         middle = start + HOUR / 2
         for kind in ("pools", "storage"):
             for name, values in (data.get(kind) or {}).items():

@@ -309,7 +309,7 @@ class Rollup(models.Model):
     host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="+", db_index=False)
     step = models.PositiveIntegerField()
     start = models.BigIntegerField()
-    data = models.BinaryField()  # orjson
+    data = models.BinaryField()  # zstd of orjson (plain orjson in older rows: rollups.decode)
     guests = models.BinaryField(null=True)  # zstd of orjson; hourly rows only
 
     class Meta:

@@ -83,9 +83,18 @@ def test_never_connected_and_offline_hosts_are_left_alone():
 
 
 def make_samples(host, ages_h):
+    """Samples received when collected: on PostgreSQL the rollup pass leaves the newest
+    PROXMON_HISTORY_SETTLE_S of receipts alone (metrics/rollups.py), and retention keeps what it
+    has not rolled up, so samples stamped as received just now would never be pruned here."""
     now = timezone.now()
     Sample.objects.bulk_create(
-        Sample(host=host, tier="fast", collected_at=now - timedelta(hours=age), body=b"")
+        Sample(
+            host=host,
+            tier="fast",
+            collected_at=now - timedelta(hours=age),
+            received_at=now - timedelta(hours=age),
+            body=b"",
+        )
         for age in ages_h
     )
 

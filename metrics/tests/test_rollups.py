@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from metrics import liveness, rollups
+from metrics import liveness, rollups, rollupview
 from metrics.ingest import ingest
 from metrics.models import Rollup, RollupState, Sample
 from metrics.tests import frames
@@ -39,7 +39,7 @@ def store(host, token_hash, when: datetime, data: dict, seq: int = 1):
 
 def row(host, step: int, start: datetime) -> dict:
     found = Rollup.objects.get(host=host, step=step, start=int(start.timestamp()))
-    return orjson.loads(bytes(found.data))
+    return rollups.decode(found.data)
 
 
 def guests(host, start: datetime) -> dict:
@@ -94,6 +94,58 @@ def test_late_samples_land_in_their_own_buckets_and_merge_with_what_is_there(hos
     assert row(host, 300, HOUR_START)["host"][0] == [2, 20.0, 30.0]
     assert row(host, 3600, HOUR_START + timedelta(hours=1))["host"][0] == [1, 90.0, 90.0]
     assert row(host, 3600, HOUR_START + timedelta(hours=3))["host"][0] == [1, 70.0, 70.0]
+
+
+def test_rows_are_compressed_and_a_row_written_before_that_still_merges(host):
+    store(host, host.token_hash, HOUR_START, fast(cpu=10.0), seq=1)
+    rollups.roll_up()
+    stored = Rollup.objects.get(host=host, step=300, start=int(HOUR_START.timestamp()))
+    assert not bytes(stored.data).startswith(b"{")  # zstd, not the orjson text
+    # a row as the first version of the pass wrote it: plain orjson
+    Rollup.objects.filter(pk=stored.pk).update(data=orjson.dumps(rollups.decode(stored.data)))
+    store(host, host.token_hash, HOUR_START + timedelta(seconds=30), fast(cpu=30.0), seq=2)
+    rollups.roll_up()
+    assert row(host, 300, HOUR_START)["host"][0] == [2, 20.0, 30.0]
+
+
+def test_one_guest_is_read_from_a_row_as_the_whole_row_says():
+    guests = {
+        "10": [[2, 1.5, 2.0], None],
+        "100": [[2, 3.25, 4.0], [2, 512, 1024]],
+        "7": [None, None],
+    }
+    blob = rollups.encode_guests(guests)
+    for vmid in (10, 100, 7):
+        assert rollups.guest_values(blob, vmid) == rollups.decode_guests(blob)[str(vmid)]
+    assert rollups.guest_values(blob, 1) is None  # a prefix of 10 and 100, not a guest
+    assert rollups.guest_values(None, 10) is None
+    assert rollups.guest_values(rollups.encode_guests({}), 10) is None
+
+
+def test_the_pass_reads_a_sample_as_a_whole_parse_would():
+    """rollupview reads only the fields history keeps; what extract makes of them is the same
+    as of the whole sample, for the test frames and a demo host's sample (bench/payloads.py:
+    raw zpool output, vdev trees, 50 guests)."""
+    from bench.payloads import Host as Simulated
+
+    demo = Simulated(3, "pve0003", "degraded").data("fast", HOUR_START)
+    for data in (fast(), frames.DATA["fast"], demo):
+        text = orjson.dumps({"data": data, "errors": {}})
+        assert rollupview.fast_data(text)["zfs_pools"].keys() == {"pools"}  # raw skipped
+        assert rollups.extract(rollupview.fast_data(text)) == rollups.extract(data)
+
+
+def test_a_sample_of_another_shape_is_read_whole():
+    odd = {"host": "not an object", "guests": [{"vmid": 100, "cpu_percent": 1.5, "mem": 7}]}
+    text = orjson.dumps({"data": odd, "errors": {}})
+    assert rollupview.fast_data(text) == odd
+    assert rollups.extract(rollupview.fast_data(text))[1] == {"100": [[1, 1.5, 1.5], [1, 7, 7]]}
+    # integers beyond 64 bits (the schema allows them in raw output), skipped or kept
+    text = b'{"data":{"zfs_pools":{"raw":{"guid":%d},"pools":[{"name":"t","allocated":%d}]}}}' % (
+        2**70,
+        2**70,
+    )
+    assert rollupview.fast_data(text)["zfs_pools"]["pools"][0]["allocated"] == 2**70
 
 
 def test_duplicates_and_repeated_passes_do_not_count_twice(host):
