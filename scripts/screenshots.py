@@ -1,7 +1,8 @@
 """Screenshots of the demo for the README: `scripts/demo` running for 3 minutes (its backlog
 stored, its offline host gone), then
     .venv/bin/python scripts/screenshots.py [--url http://127.0.0.1:8000] [--out DIR]
-writes docs/screenshots/*.png (desktop 1366 px and phone 390 px wide)."""
+writes docs/screenshots/*.png (desktop 1366 px and phone 390 px wide; --dark: *-dark.png in the
+dark colour scheme, for looking, not for the README)."""
 
 from __future__ import annotations
 
@@ -23,14 +24,18 @@ PAGES = [
     ("host-degraded", f"/hosts/{HOST['degraded']}/", "#charts[data-drawn=yes]"),
     ("host-healthy", f"/hosts/{HOST['healthy']}/", "#charts[data-drawn=yes]"),
     ("search", "/vms/?q=nginx", None),
+    ("backups", "/backups/", None),
+    ("drift", "/drift/", None),
 ]
 
 
-def main(url: str, password: str, out: Path) -> None:
+def main(url: str, password: str, out: Path, dark: bool = False) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         context = launch(playwright)
         page = context.new_page()
+        if dark:  # the pages follow the system's colour scheme
+            page.emulate_media(color_scheme="dark")
         page.goto(url + "/login/")
         page.fill("input[name=username]", "admin")
         page.fill("input[name=password]", password)
@@ -43,7 +48,8 @@ def main(url: str, password: str, out: Path) -> None:
                 if ready:
                     page.wait_for_selector(ready, timeout=15000)
                 page.wait_for_timeout(300)
-                page.screenshot(path=out / f"{name}-{suffix}.png", full_page=suffix == "desktop")
+                shot = out / f"{name}-{suffix}{'-dark' if dark else ''}.png"
+                page.screenshot(path=shot, full_page=suffix == "desktop")
         context.close()
 
 
@@ -52,5 +58,6 @@ if __name__ == "__main__":
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--password", default="demo")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--dark", action="store_true", help="dark colour scheme (*-dark.png)")
     args = parser.parse_args()
-    main(args.url.rstrip("/"), args.password, args.out)
+    main(args.url.rstrip("/"), args.password, args.out, args.dark)
