@@ -88,19 +88,9 @@ def main() -> None:
 
 
 def sweep(count: int) -> None:
-    import os
+    from bench.pages import fresh_database
 
-    from bench.pages import setup_django
-
-    url = os.environ.get("DATABASE_URL") or f"sqlite:///{tempfile.mkdtemp()}/db.sqlite3"
-    if url.startswith("postgres"):
-        from liveserver import _create_database
-
-        url = _create_database(url, f"proxmon_sweep_{os.getpid()}")
-    setup_django(url)
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    url = fresh_database("proxmon-sweep-")
     from alerts import engine
     from alerts.models import Alert
     from bench.payloads import Host as Simulated

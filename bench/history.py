@@ -36,7 +36,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,22 +43,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.pages import fresh_database  # noqa: E402
+
 DAY = 86400
-
-
-def fresh_database(prefix: str) -> str:
-    from bench.pages import setup_django
-
-    url = os.environ.get("DATABASE_URL") or f"sqlite:///{tempfile.mkdtemp(prefix=prefix)}/db"
-    if url.startswith("postgres"):
-        from liveserver import _create_database
-
-        url = _create_database(url, f"{prefix.replace('-', '_')}{os.getpid()}")
-    setup_django(url)
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    return url
 
 
 def counted(values: list, count: int) -> list:

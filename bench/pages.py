@@ -38,6 +38,21 @@ def setup_django(database_url: str | None) -> None:
     django.setup()
 
 
+def fresh_database(prefix: str) -> str:
+    """A migrated database of its own for one benchmark run (DATABASE_URL's PostgreSQL server, or a
+    SQLite file in a temp folder), Django set up on it; its URL."""
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{tempfile.mkdtemp(prefix=prefix)}/db"
+    if url.startswith("postgres"):
+        from liveserver import _create_database
+
+        url = _create_database(url, f"{prefix.replace('-', '_')}{os.getpid()}")
+    setup_django(url)
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return url
+
+
 def fill(hosts: int) -> float:
     from bench.payloads import Host as Simulated
     from bench.payloads import rfc3339
