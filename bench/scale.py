@@ -167,6 +167,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--timeline", type=float, default=10, help="seconds per timeline row; 0: none")
     p.add_argument("--keep", action="store_true", help="keep the work folder (logs, tokens)")
     p.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the server processes, e.g. PROXMON_ALERTS=false (repeatable)",
+    )
+    p.add_argument(
         "--processes",
         type=int,
         default=1,
@@ -179,6 +186,9 @@ def main(argv: list[str] | None = None) -> dict:
     fd_limit = raise_fd_limit()
     workdir = Path(tempfile.mkdtemp(prefix="proxmon-scale-"))
     env = {"PROXMON_LOG_LEVEL": "WARNING"}
+    for item in args.server_env:
+        name, _, value = item.partition("=")
+        env[name] = value
     if os.environ.get("REDIS_URL"):
         env["REDIS_URL"] = os.environ["REDIS_URL"]
     server = LiveServer(workdir, None, **env)
@@ -205,6 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
         "static_payloads": args.static_payloads or args.saturate,
         "payloads": "built" if args.built_payloads else "shared",
         "raw_same": args.raw_same,
+        "server_env": args.server_env,
         "fd_limit": fd_limit,
         "register_s": round(register_s, 1),
         "warm_s": warm_s,
