@@ -37,12 +37,21 @@ import math
 import random
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
-from pathlib import Path
 
-from agent.collectors import datasets, guest_configs, guests, storage, system, zfs_pools
+from agent.collectors import datasets, system
+from bench.sources import (
+    CONFIG_FIXTURES,
+    guest_templates,
+    parse_time,
+    pools_json,
+    pools_text,
+    read,
+    rfc3339,
+    storage_templates,
+    system_facts,
+    zfs_list_json,
+)
 
-FIXTURES = Path(__file__).resolve().parent.parent / "agent" / "tests" / "fixtures"
-FAKEHOST = Path(__file__).resolve().parent.parent / "agent" / "tests" / "fakehost"
 SCENARIOS = ("healthy", "degraded", "full", "stale-snapshots", "updates", "offline")
 GUESTS_PER_HOST = 50
 # scripts/demo: name, scenario, guests. Three sites, one host of each scenario.
@@ -66,14 +75,6 @@ ROLES = (
     ("win-ad", "win-rds", "mssql", "win-build"),
     ("db", "files", "ci-runner", "search"),
 )
-# (kind, config); the kinds repeat every five guests, so guest i is of kind KINDS[i % 5]
-CONFIG_FIXTURES = (
-    ("qemu", "ansible-qemu-config-linux-cloudinit-agent.conf"),
-    ("lxc", "ansible-lxc-config-static-ip.conf"),
-    ("qemu", "api-qemu-config-pve8.1-tags.conf"),
-    ("qemu", "ansible-qemu-config-windows.conf"),
-    ("lxc", "api-lxc-config-dhcp-raw-lxc-keys.conf"),
-)
 TAGS: tuple[list[str], ...] = (["prod"], ["prod", "web"], ["dev"], [], ["backup"])
 GiB = 2**30
 # Space a pool's datasets can use per byte `zpool list` counts: mirror sizes are already
@@ -88,101 +89,6 @@ STORAGES = (
     ("backup", "tank/backup", "dir", ["backup"]),
 )
 PARENTS = ("rpool", "rpool/ROOT", "rpool/data", "tank")  # hold only their children
-
-
-def read(path: str) -> str:
-    return (FIXTURES / path).read_text()
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _when(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-
-
-@cache
-def _pools_json() -> dict:
-    """tank and rpool (the real zeta, renamed) from the JSON commands, rpool first.
-
-    The capture was taken with -L, which leaves the disks without vdev_type and state; the
-    agent's command (no -L) gives them, so healthy disks say ONLINE here as on a real host."""
-    status = read("zfs/zpool-status-flat-int-PL-raidz1x4-special-mirror-removal.json")
-    listed = read("zfs/zpool-list-j-int-v-raidz1x4-special-indirect.json")
-    doc = json.loads(status.replace('"zeta"', '"rpool"'))
-    _disks_online(doc)
-    found = zfs_pools.parse_json(json.dumps(doc), listed.replace('"zeta"', '"rpool"'))
-    found["pools"].sort(key=lambda pool: pool["name"] != "rpool")
-    return found
-
-
-def _disks_online(value) -> None:
-    if isinstance(value, dict):
-        if str(value.get("name", "")).startswith("/dev/") and "state" not in value:
-            value.update(vdev_type="disk", state="ONLINE")
-        for item in value.values():
-            _disks_online(item)
-
-
-@cache
-def _pools_text() -> dict:
-    """rpool from the text twin of the JSON capture, tank the dRAID pool mid resilver."""
-    mars = read("zfs/zpool-status-PLpvs-text-raidz1x4-special-removal.txt")
-    rpool = mars[mars.index("  pool: zeta") :].replace("pool: zeta", "pool: rpool")
-    rpool = rpool.replace("zeta ", "rpool")  # the same width: the columns stay aligned
-    draid = read("zfs/zpool-status-text-draid-sequential-resilver-in-progress-docs.txt")
-    status = f"{rpool}\n{draid}errors: No known data errors\n"
-    listed = read("zfs/handmade-zpool-list-Hp-mars-from-json.txt").splitlines()[1]
-    listed = listed.replace("zeta\t", "rpool\t") + "\n"
-    listed += (FAKEHOST / "zpool-list-Hp-draid-tank.txt").read_text()
-    found = zfs_pools.parse_text(status, listed)
-    found["pools"].sort(key=lambda pool: pool["name"] != "rpool")
-    return found
-
-
-@cache
-def _storage_templates() -> dict[str, dict]:
-    """The real entries by type: dir (local) and zfspool."""
-    found = storage.parse(read("pve/api-node-storage-pve9-dir-zfspool-lvmthin.json"))
-    return {item["type"]: item for item in found}
-
-
-@cache
-def _guest_templates() -> tuple[dict, list[dict]]:
-    runtime = guests.parse(
-        read("pve/api-cluster-resources-type-vm-with-template-and-tags-pve8.1.json")
-    )
-    configs = [
-        guest_configs.summarize(100 + i, kind, guest_configs.parse_config(
-            (FIXTURES / "handmade" / name).read_text()))
-        for i, (kind, name) in enumerate(CONFIG_FIXTURES)
-    ]  # fmt: skip
-    return runtime[0], configs
-
-
-@cache
-def _system(older: bool) -> dict:
-    if older:  # the PVE 8.4 host: `pveversion`, `zfs version`
-        pve = system.parse_pveversion(read("pve/pveversion-8.4.14.txt"))
-        kernel = "6.8.12-15-pve"
-        zfs = system.parse_zfs_version(read("zfs/zfs-version-proxmox-2.2.4-pve1.txt"))
-    else:
-        packages = system.parse_pveversion_verbose(read("pve/pveversion-v-pve9.1.1.txt"))
-        pve, kernel, zfs = packages["pve-manager"], "6.17.2-1-pve", packages["zfsutils-linux"]
-    return {
-        "pve_version": pve,
-        "kernel": kernel,
-        "zfs_version": zfs,
-        "pending_updates": 0,
-        "agent_version": "0.1.0",
-        # the drift keys of agents from the drift release on: each host runs its newest kernel
-        # and the module of its tools (the PVE 8.4 host is behind on the drift page, no reason)
-        "kernel_newest": kernel,
-        "kernel_pinned": None,
-        "zfs_kmod": zfs,
-        "zfs_userland": zfs,
-    }
 
 
 @cache
@@ -227,7 +133,7 @@ class Host:
     # --- what the host is ------------------------------------------------------------------
 
     def _guest(self, i: int, layout: random.Random) -> dict:
-        _, configs = _guest_templates()
+        _, configs = guest_templates()
         config = copy.deepcopy(configs[i % len(configs)])
         kind = CONFIG_FIXTURES[i % len(CONFIG_FIXTURES)][0]
         roles = ROLES[i % len(ROLES)]
@@ -282,7 +188,7 @@ class Host:
 
     def _space(self, layout: random.Random) -> dict:
         """Datasets' used bytes and each pool's size and allocation, consistent."""
-        template = {p["name"]: p for p in (_pools_text() if self.older else _pools_json())["pools"]}
+        template = {p["name"]: p for p in (pools_text() if self.older else pools_json())["pools"]}
         used = {
             "rpool/ROOT/pve-1": int(layout.uniform(5, 12) * GiB),
             "rpool/var-lib-vz": int(layout.uniform(40, 400) * GiB),
@@ -321,7 +227,7 @@ class Host:
     # --- samples ---------------------------------------------------------------------------
 
     def _pools(self, now: datetime) -> dict:
-        found = copy.deepcopy(_pools_text() if self.older else _pools_json())
+        found = copy.deepcopy(pools_text() if self.older else pools_json())
         # the monthly scrub job started on all pools at once; each takes as long as recorded
         started = self.born - timedelta(days=3 + self.index % 20, hours=self.index)
         for pool in found["pools"]:
@@ -336,7 +242,7 @@ class Host:
             )
             scan = pool["scan"]
             if scan["state"] == "finished":
-                took = _when(scan["end_time"]) - _when(scan["start_time"])
+                took = parse_time(scan["end_time"]) - parse_time(scan["start_time"])
                 scan["start_time"], scan["end_time"] = rfc3339(started), rfc3339(started + took)
                 if scan["function"] == "scrub":
                     pool["last_scrub_end"] = scan["end_time"]
@@ -345,7 +251,7 @@ class Host:
         return found
 
     def _storage(self) -> list[dict]:
-        templates = _storage_templates()
+        templates = storage_templates()
         used, available = self.space["used"], self.space["available"]
         result = []
         for name, dataset, kind, content in STORAGES:
@@ -362,7 +268,7 @@ class Host:
         return result
 
     def _guest_runtime(self, guest: dict, at: float, uptime: int) -> dict:
-        runtime, _ = _guest_templates()
+        runtime, _ = guest_templates()
         item = copy.deepcopy(runtime)
         running = guest["running"]
         wave = drift(f"{self.name} {guest['vmid']}", at)
@@ -403,7 +309,7 @@ class Host:
         return {
             "host": {
                 "hostname": self.name,
-                "kernel": _system(self.older)["kernel"],
+                "kernel": system_facts(self.older)["kernel"],
                 "cpu_percent": round(max(0.5, cpu), 1),
                 "load": [round(value, 2) for value in load],
                 "mem": {"total": self.mem_total, "used": used, "available": self.mem_total - used},
@@ -461,7 +367,7 @@ class Host:
             )
             found = datasets.parse_text(text)
         else:
-            found = datasets.parse_json(json.dumps(_zfs_list_json(rows)))
+            found = datasets.parse_json(json.dumps(zfs_list_json(rows)))
         self._listed = (day, found)
         return found
 
@@ -478,7 +384,7 @@ class Host:
         return config_list
 
     def slow(self, now: datetime) -> dict:
-        data = copy.deepcopy(_system(self.older))
+        data = copy.deepcopy(system_facts(self.older))
         if self.scenario == "updates":
             data["pending_updates"] = system.parse_apt_upgradable(
                 read("system/apt-list-upgradable-pve9-trixie-181-entries.txt")
@@ -487,30 +393,3 @@ class Host:
 
     def data(self, tier: str, now: datetime) -> dict:
         return getattr(self, tier)(now)
-
-
-def _zfs_list_json(rows: list[tuple]) -> dict:
-    """`zfs list -j --json-int -t all -o name,type,used,available,referenced,usedbysnapshots,
-    creation` of the rows, in the shape of zfs/handmade-zfs-list-j-int-pve-rpool.json."""
-
-    def prop(value) -> dict:
-        return {"value": value, "source": {"type": "NONE", "data": "-"}}
-
-    entries = {}
-    for name, kind, used, available, referenced, by_snapshots, creation in rows:
-        snapshot = kind == "snapshot"
-        entry = {"name": name, "type": kind.upper(), "pool": name.split("/")[0], "createtxg": 1000}
-        if snapshot:
-            entry["dataset"], entry["snapshot_name"] = name.split("@")
-        entry["properties"] = {
-            "used": prop(used),
-            "available": prop("-" if snapshot else available),
-            "referenced": prop(referenced),
-            "usedbysnapshots": prop("-" if snapshot else by_snapshots),
-            "creation": prop(creation),
-        }
-        entries[name] = entry
-    return {
-        "output_version": {"command": "zfs list", "vers_major": 0, "vers_minor": 1},
-        "datasets": entries,
-    }

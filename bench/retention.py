@@ -45,10 +45,10 @@ from websockets.exceptions import ConnectionClosed
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.enrol import make_hosts, raise_fd_limit, warm  # noqa: E402
 from bench.fleet import frame  # noqa: E402
 from bench.monitor import Monitor, latency_stats, rss_mb, server_log_summary  # noqa: E402
 from bench.payloads import Host as Simulated  # noqa: E402
-from bench.scale import make_hosts, raise_fd_limit, warm  # noqa: E402
 from liveserver import LiveServer  # noqa: E402
 
 RETENTION_HOURS = 48

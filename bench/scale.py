@@ -10,12 +10,17 @@ Starts a LiveServer (`manage.py serve`, daphne) on a fresh database: SQLite, or 
 DATABASE_URL names it; with REDIS_URL set the server uses Redis as channel layer. Registers the
 hosts in one `manage.py shell` run (tokens hashed at the LiveServer's bcrypt cost of 4), then
 runs bench/fleet.py in a child process with one WebSocket per host: each joins, sends fast /
-medium / slow samples at their cadence (random phase) and resends what was not acked. Every
+medium / slow samples at their cadence (random phase) and resends what was not acked. Its
+samples are shared templates filled in per host and sample (bench/frames.py), so that the
+simulator stays light beside the server; --built-payloads builds every one (bench/payloads.py,
+as before 2026-12-07: ~3.5 ms a fast sample, too slow for thousands of agents). Every
 2 s it reads the server's RSS (/proc/PID/status VmRSS), CPU (/proc/PID/stat utime+stime, 100 %
 is one core), open file descriptors, the fleet process's CPU, and how many samples are stored.
 
 Prints one JSON report: the fleet's own report (acked, acked/s, ack latency p50/p99/max as the
-agents saw it, nacks, reconnects, close codes) plus server memory and CPU, and a timeline.
+agents saw it, nacks, reconnects, close codes, when the start was acked: every agent's first
+three samples) plus server memory (peak, and the highest in the steady part) and CPU, and a
+timeline.
 Samples still in flight when --duration ends are not in the latency figures (the fleet drops
 them); `stored_final - acked` shows how many the server had accepted but not yet acked then.
 Only 127.0.0.1 is spoken to.
@@ -26,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -38,6 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.enrol import make_hosts, raise_fd_limit, warm  # noqa: E402
 from bench.monitor import (  # noqa: E402
     Monitor,
     ack_timeline,
@@ -49,86 +54,6 @@ from bench.monitor import (  # noqa: E402
 )
 from bench.profiling import profile, summarize_profile  # noqa: E402
 from liveserver import LiveServer  # noqa: E402
-
-# The mix of bench/pages.py, without "offline" (an agent that leaves would skew the count).
-SCENARIOS = ("healthy",) * 8 + ("degraded", "full", "updates", "stale-snapshots")
-
-MAKE_HOSTS = """
-from django.db import transaction
-from hosts.models import Host, hash_token, new_token
-scenarios = {scenarios!r}
-rows, lines = [], []
-for i in range({n}):
-    name, token = "{prefix}%05d" % i, new_token()
-    rows.append(Host(name=name, token_hash=hash_token(token)))
-    lines.append("%s %s %s" % (name, token, scenarios[i % len(scenarios)]))
-with transaction.atomic():
-    Host.objects.bulk_create(rows, batch_size=500)
-with open({path!r}, "w") as out:
-    out.write("\\n".join(lines) + "\\n")
-"""
-
-
-def raise_fd_limit() -> int:
-    """Soft limit up to the hard one; child processes (server, fleet) inherit it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
-
-
-def make_hosts(server: LiveServer, count: int, path: Path, prefix: str = "bench") -> float:
-    """Register `count` hosts in one shell run; writes `name token scenario` lines to `path`."""
-    started = time.perf_counter()
-    server.manage(
-        "shell",
-        "-c",
-        MAKE_HOSTS.format(n=count, path=str(path), scenarios=SCENARIOS, prefix=prefix),
-    )
-    return time.perf_counter() - started
-
-
-# What hosts that have reported for days already have: a guest index, latest samples, summaries
-# and keyframes. One sample per tier per host through the real ingest path, 10 minutes ago, with
-# the payloads bench/fleet.py will send (same index, name and scenario), so the fleet's first
-# samples cost what samples of a known host cost.
-WARM = """
-import time
-from datetime import UTC, datetime, timedelta
-from bench.payloads import Host as Simulated, rfc3339
-from hosts.models import Host
-from metrics.ingest import Pending
-from metrics.writer import ingest_many
-began = time.perf_counter()
-known = {{name: (pk, token_hash) for name, pk, token_hash in
-         Host.objects.values_list("name", "id", "token_hash")}}
-when = datetime.now(UTC) - timedelta(minutes=10)
-batch = []
-def store(batch):
-    failed = [r for r in ingest_many(batch) if isinstance(r, Exception)]
-    if failed:
-        raise failed[0]
-for i, line in enumerate(open({tokens!r}).read().splitlines()):
-    name, _, scenario = line.split()
-    simulated = Simulated(i, name, scenario)
-    pk, token_hash = known[name]
-    for seq, tier in enumerate(("fast", "medium", "slow")):
-        frame = {{"type": "sample", "seq": seq, "tier": tier, "collected_at": rfc3339(when),
-                 "data": simulated.data(tier, when), "errors": {{}}}}
-        batch.append(Pending(pk, token_hash, frame, when, None))
-    if len(batch) >= 60:  # group commit, as the server stores them
-        store(batch)
-        batch = []
-store(batch)
-print(round(time.perf_counter() - began, 1))
-"""
-
-
-def warm(server: LiveServer, tokens: Path) -> float:
-    """Run WARM for the hosts of a tokens file; returns its seconds."""
-    return float(
-        server.manage("shell", "-c", WARM.format(tokens=str(tokens)), timeout=1800).split()[-1]
-    )
 
 
 class Restart:
@@ -206,6 +131,12 @@ def main(argv: list[str] | None = None) -> dict:
         "--in-flight", type=int, default=4, help="unacked samples per agent (--saturate)"
     )
     p.add_argument("--static-payloads", action="store_true", help="build each payload once")
+    p.add_argument(
+        "--built-payloads",
+        action="store_true",
+        help="build every sample with bench/payloads.py (~3.5 ms each) instead of filling in "
+        "shared templates (bench/frames.py)",
+    )
     p.add_argument("--raw-same", action="store_true", help="agents send raw_same when they may")
     p.add_argument(
         "--ramp",
@@ -236,6 +167,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--timeline", type=float, default=10, help="seconds per timeline row; 0: none")
     p.add_argument("--keep", action="store_true", help="keep the work folder (logs, tokens)")
     p.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the server processes, e.g. PROXMON_ALERTS=false (repeatable)",
+    )
+    p.add_argument(
         "--processes",
         type=int,
         default=1,
@@ -248,6 +186,9 @@ def main(argv: list[str] | None = None) -> dict:
     fd_limit = raise_fd_limit()
     workdir = Path(tempfile.mkdtemp(prefix="proxmon-scale-"))
     env = {"PROXMON_LOG_LEVEL": "WARNING"}
+    for item in args.server_env:
+        name, _, value = item.partition("=")
+        env[name] = value
     if os.environ.get("REDIS_URL"):
         env["REDIS_URL"] = os.environ["REDIS_URL"]
     server = LiveServer(workdir, None, **env)
@@ -260,7 +201,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     tokens = workdir / "tokens"
     register_s = make_hosts(server, args.agents, tokens)
-    warm_s = warm(server, tokens) if args.warm else None
+    warm_s = warm(server, tokens, not args.built_payloads) if args.warm else None
     server.start()
     for other in others:
         other.start()
@@ -272,7 +213,9 @@ def main(argv: list[str] | None = None) -> dict:
         "mode": "saturate" if args.saturate else f"cadence {args.fast:g}/{medium:g}/{slow:g} s",
         "ramp_s": args.ramp,
         "static_payloads": args.static_payloads or args.saturate,
+        "payloads": "built" if args.built_payloads else "shared",
         "raw_same": args.raw_same,
+        "server_env": args.server_env,
         "fd_limit": fd_limit,
         "register_s": round(register_s, 1),
         "warm_s": warm_s,
@@ -295,6 +238,8 @@ def main(argv: list[str] | None = None) -> dict:
             command.append("--static-payloads")
         if args.raw_same:
             command.append("--raw-same")
+        if not args.built_payloads:
+            command.append("--shared-payloads")
         if args.ramp:
             command += ["--ramp", str(args.ramp)]
         threads_before, fleet_began = thread_cpu(server.process.pid), time.monotonic()
@@ -361,17 +306,21 @@ def main(argv: list[str] | None = None) -> dict:
             "nacks": result.get("nacked"),
             "reconnects": result.get("reconnects"),
             "closes": result.get("closes"),
+            "start_acked_agents": result.get("start_acked_agents"),
+            "start_drained_s": result.get("start_drained_s"),
             "stored_at_end": stored_at_end,
             "stored_final": stored_final,
             **monitor.summary(),
             "server_rss_mb_after": monitor.total(rss_mb),
         })  # fmt: skip
+        steady_from = args.duration / 2 if args.steady_after is None else args.steady_after
         if acks:
-            steady_from = args.duration / 2 if args.steady_after is None else args.steady_after
             report["steady"] = {
                 "sent_after_s": steady_from,
                 **latency_stats([ms for sent, ms in acks if sent >= steady_from]),
             }
+        steady_rss = [r["rss_mb"] for r in monitor.rows if r["t"] >= steady_from and r["rss_mb"]]
+        report["server_rss_mb_steady_max"] = max(steady_rss, default=None)
         if nack_lines:
             report["first_nack"] = nack_lines[0][:200]
         if args.timeline:
