@@ -84,15 +84,15 @@ def release() -> int:
 
 
 def prune(hours: int | None = None, should_stop=None) -> int:
-    """Delete samples and chart points older than the retention window, and history points
-    older than theirs (rollups.prune); returns the samples.
+    """Delete samples and chart points older than the retention window, and history rows
+    whose span is older than theirs (rollups.prune); returns the samples.
 
     Samples the rollup pass has not read yet are kept, however old (metrics/rollups.py)."""
     return prune_counts(hours, should_stop)[0]
 
 
 def prune_counts(hours: int | None = None, should_stop=None) -> tuple[int, int]:
-    """prune(), returning (samples, history points) deleted."""
+    """prune(), returning (samples, history rows) deleted."""
     hours = settings.PROXMON_RETENTION_HOURS if hours is None else hours
     should_stop = should_stop or _stop.is_set
     before = timezone.now() - timedelta(hours=hours)
@@ -108,7 +108,7 @@ def prune_counts(hours: int | None = None, should_stop=None) -> tuple[int, int]:
     points = rollups.prune(chunk=chunk, should_stop=should_stop)
     if deleted or points:
         log.info(
-            "pruned %d sample(s) collected before %s and %d history point(s)",
+            "pruned %d sample(s) collected before %s and %d history row(s)",
             deleted,
             before.isoformat(),
             points,
