@@ -171,3 +171,7 @@ def describe(entry: dict | None, now: datetime) -> str:
         days = days_left(entry.get("full_at"), now)
         return words(days) if days is not None else ""
     return STATE_WORDS.get(entry.get("state", ""), "")
+
+
+# trends move slowly: the history worker (manage.py roll_up --every) recomputes them hourly
+EVERY_S = 3600.0

@@ -23,16 +23,13 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from hosts.models import Host
-from metrics import forecast, rollups, signals
+from metrics import forecast, history_worker, rollups, signals
 from metrics.models import Keyframe, Kick, MetricPoint, Sample, ServerProcess
 
 log = logging.getLogger(__name__)
 
 PROCESS_ID = uuid.uuid4()
 HOSTNAME = socket.gethostname()
-
-# trends move slowly: the forecasts are recomputed hourly from the hourly history points
-FORECAST_EVERY_S = 3600.0
 
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
@@ -83,21 +80,25 @@ def release() -> int:
     return count
 
 
-def prune(hours: int | None = None, should_stop=None) -> int:
+def prune(hours: int | None = None, should_stop=None, roll_up: bool = True) -> int:
     """Delete samples and chart points older than the retention window, and history rows
     whose span is older than theirs (rollups.prune); returns the samples.
 
-    Samples the rollup pass has not read yet are kept, however old (metrics/rollups.py)."""
-    return prune_counts(hours, should_stop)[0]
+    Samples the rollup pass has not read yet are kept, however old (metrics/rollups.py).
+    `roll_up`: run a pass first (False when the history worker runs them)."""
+    return prune_counts(hours, should_stop, roll_up)[0]
 
 
-def prune_counts(hours: int | None = None, should_stop=None) -> tuple[int, int]:
+def prune_counts(
+    hours: int | None = None, should_stop=None, roll_up: bool = True
+) -> tuple[int, int]:
     """prune(), returning (samples, history rows) deleted."""
     hours = settings.PROXMON_RETENTION_HOURS if hours is None else hours
     should_stop = should_stop or _stop.is_set
     before = timezone.now() - timedelta(hours=hours)
     chunk = settings.PROXMON_PRUNE_CHUNK
-    rollups.roll_up(should_stop=should_stop)  # history first: what is pruned is rolled up
+    if roll_up:
+        rollups.roll_up(should_stop=should_stop)  # history first: more of it can be pruned
     deleted = Sample.objects.filter(id__lte=rollups.rolled_up_to()).prune(
         before, chunk=chunk, should_stop=should_stop
     )
@@ -139,6 +140,7 @@ def stop() -> int:
             _stop.set()
             _thread.join(timeout=30)
             _thread = None
+        history_worker.stop()
     try:
         return release()
     finally:
@@ -157,15 +159,17 @@ def _loop() -> None:
             close_old_connections()
             heartbeat()
             sweep()
-            if time.monotonic() >= next_rollup:
+            # history in its own process (metrics/history_worker.py); here only without it
+            worker = not _stop.is_set() and history_worker.ensure_running()
+            if not worker and time.monotonic() >= next_rollup:
                 rollups.roll_up(should_stop=_stop.is_set)
                 next_rollup = time.monotonic() + settings.PROXMON_HISTORY_INTERVAL_S
             if time.monotonic() >= next_prune:
-                prune()
+                prune(roll_up=not worker)
                 next_prune = time.monotonic() + settings.PROXMON_PRUNE_INTERVAL_S
-            if time.monotonic() >= next_forecast:
+            if not worker and time.monotonic() >= next_forecast:
                 forecast.refresh(should_stop=_stop.is_set)
-                next_forecast = time.monotonic() + FORECAST_EVERY_S
+                next_forecast = time.monotonic() + forecast.EVERY_S
         except Exception:
             log.exception("liveness/retention round failed; trying again")
         finally:

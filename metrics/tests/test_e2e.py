@@ -134,13 +134,14 @@ async def test_after_a_crash_no_host_stays_online(server):
 
 
 async def test_running_server_prunes_old_samples(live_server_factory):
-    # Retention prunes only what history has rolled up, and on PostgreSQL the roll-up pass
-    # leaves samples received within PROXMON_HISTORY_SETTLE_S alone (commit order): these
-    # were all received just now.
+    # Retention prunes only what history has rolled up: the history worker's pass runs every
+    # second here, and on PostgreSQL it leaves samples received within
+    # PROXMON_HISTORY_SETTLE_S alone (commit order): these were all received just now.
     server = live_server_factory(
         PROXMON_RETENTION_HOURS="1",
         PROXMON_PRUNE_INTERVAL_S="1",
         PROXMON_HEARTBEAT_S="0.2",
+        PROXMON_HISTORY_INTERVAL_S="1",
         PROXMON_HISTORY_SETTLE_S="0",
     ).start()
     token = server.add_host("pve1")

@@ -286,6 +286,7 @@ def test_readme_commands_in_order(fresh_copy: Path):
         assert {"add_host", "revoke_token", "delete_host", "changepassword", "silence"} <= set(said)
         assert "Password changed successfully" in said["changepassword"]
         assert "exists already" in said["ensure_admin"]
+        assert said["roll_up"].startswith("Rolled up ")
         assert receiver.requests[0]["json"]["title"] == "proxmon: test message"  # notify_test
 
         # "Bad input exits with status 1 and says why."
