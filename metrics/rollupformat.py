@@ -49,6 +49,11 @@ STORAGE_FIELDS = ("used", "total")
 GUEST_FIELDS = ("cpu", "mem")
 # fields whose average is a fraction (rounded to 3 decimals); the others are whole numbers
 FRACTIONAL = {"cpu", "load", "fragmentation"}
+# round()'s ndigits per field of each kind (None: a whole number)
+DIGITS: dict[tuple[str, ...], tuple[int | None, ...]] = {
+    fields: tuple(3 if name in FRACTIONAL else None for name in fields)
+    for fields in (HOST_FIELDS, POOL_FIELDS, STORAGE_FIELDS, GUEST_FIELDS)
+}
 
 Agg = list | None  # [count, average, maximum]
 
@@ -146,39 +151,43 @@ def span_start(start: int, step: int) -> int:
     return start - start % SPAN[step]
 
 
-def put(group: list, slot: int, values: list[Agg]) -> None:
-    """Merge one point's aggregates (one per field) into `group` at `slot`, in place."""
+def put(group: list, slot: int, values: list[Agg], digits: tuple) -> None:
+    """Merge one point's aggregates (one per field) into `group` at `slot`, in place.
+
+    `digits` per field (DIGITS): averages are rounded here, where they change, so that writing
+    a row does not round every value of it again (a day's guests are 7,200 numbers)."""
     slots, columns = group
     i = bisect_left(slots, slot)
     if i < len(slots) and slots[i] == slot:
-        for (counts, avgs, maxes), agg in zip(columns, values, strict=True):
+        for (counts, avgs, maxes), agg, ndigits in zip(columns, values, digits, strict=True):
             if agg is None:
                 continue
             if counts[i] is None:
-                counts[i], avgs[i], maxes[i] = agg
+                counts[i], avgs[i], maxes[i] = agg[0], round(agg[1], ndigits), agg[2]
             else:
                 count = counts[i] + agg[0]
-                avgs[i] = (avgs[i] * counts[i] + agg[1] * agg[0]) / count  # as merge() does
-                counts[i], maxes[i] = count, max(maxes[i], agg[2])
+                average = (avgs[i] * counts[i] + agg[1] * agg[0]) / count  # as merge() does
+                counts[i], avgs[i], maxes[i] = count, round(average, ndigits), max(maxes[i], agg[2])
         return
     slots.insert(i, slot)
-    for (counts, avgs, maxes), agg in zip(columns, values, strict=True):
+    for (counts, avgs, maxes), agg, ndigits in zip(columns, values, digits, strict=True):
         if agg is None:
             counts.insert(i, None)
             avgs.insert(i, None)
             maxes.insert(i, None)
         else:
             counts.insert(i, agg[0])
-            avgs.insert(i, agg[1])
+            avgs.insert(i, round(agg[1], ndigits))
             maxes.insert(i, agg[2])
 
 
-def _put_named(groups: dict, slot: int, named: dict, width: int) -> None:
+def _put_named(groups: dict, slot: int, named: dict, fields: tuple[str, ...]) -> None:
+    digits = DIGITS[fields]
     for name, values in named.items():
         group = groups.get(name)
         if group is None:
-            group = groups[name] = [[], [[[], [], []] for _ in range(width)]]
-        put(group, slot, values)
+            group = groups[name] = [[], [[[], [], []] for _ in fields]]
+        put(group, slot, values, digits)
 
 
 def put_row(span: dict, slot: int, row: dict) -> None:
@@ -187,15 +196,15 @@ def put_row(span: dict, slot: int, row: dict) -> None:
         group = span.get("host")
         if group is None:
             group = span["host"] = [[], [[[], [], []] for _ in HOST_FIELDS]]
-        put(group, slot, row["host"])
+        put(group, slot, row["host"], DIGITS[HOST_FIELDS])
     if "pools" in row:
-        _put_named(span.setdefault("pools", {}), slot, row["pools"], len(POOL_FIELDS))
+        _put_named(span.setdefault("pools", {}), slot, row["pools"], POOL_FIELDS)
     if "storage" in row:
-        _put_named(span.setdefault("storage", {}), slot, row["storage"], len(STORAGE_FIELDS))
+        _put_named(span.setdefault("storage", {}), slot, row["storage"], STORAGE_FIELDS)
 
 
 def put_guests(span: dict, slot: int, guests: dict) -> None:
-    _put_named(span, slot, guests, len(GUEST_FIELDS))
+    _put_named(span, slot, guests, GUEST_FIELDS)
 
 
 def point(group: list, slot: int) -> list[Agg] | None:
@@ -205,18 +214,6 @@ def point(group: list, slot: int) -> list[Agg] | None:
         return None
     i = slots.index(slot)
     return [None if c[0][i] is None else [c[0][i], c[1][i], c[2][i]] for c in columns]
-
-
-def _rounded(fields: tuple[str, ...], group: list) -> list:
-    slots, columns = group
-    out = []
-    for name, (counts, avgs, maxes) in zip(fields, columns, strict=True):
-        if name in FRACTIONAL:
-            avgs = [None if v is None else round(v, 3) for v in avgs]
-        else:
-            avgs = [None if v is None else round(v) for v in avgs]
-        out.append([counts, avgs, maxes])
-    return [slots, out]
 
 
 _local = threading.local()
@@ -240,14 +237,8 @@ def _compress(text: bytes) -> bytes:
 
 
 def encode(span: dict) -> bytes:
-    stored: dict = {}
-    if "host" in span:
-        stored["host"] = _rounded(HOST_FIELDS, span["host"])
-    if "pools" in span:
-        stored["pools"] = {n: _rounded(POOL_FIELDS, g) for n, g in span["pools"].items()}
-    if "storage" in span:
-        stored["storage"] = {n: _rounded(STORAGE_FIELDS, g) for n, g in span["storage"].items()}
-    return _compress(orjson.dumps(stored))
+    """A decoded row as stored (its averages were rounded by `put`)."""
+    return _compress(orjson.dumps(span))
 
 
 def decode(blob) -> dict:
@@ -255,7 +246,7 @@ def decode(blob) -> dict:
 
 
 def encode_guests(guests: dict) -> bytes:
-    return _compress(orjson.dumps({v: _rounded(GUEST_FIELDS, g) for v, g in guests.items()}))
+    return _compress(orjson.dumps(guests))
 
 
 def decode_guests(blob) -> dict:
