@@ -5,6 +5,7 @@ the roll-up pass.
     .venv/bin/python -m bench.history series [--hosts 1000] [--days 365] [--repeats 20]
     .venv/bin/python -m bench.history ceiling [--agents 20] [--duration 60]
     .venv/bin/python -m bench.history pass [--hosts 50] [--samples 20] [--chunk N]
+    .venv/bin/python -m bench.history rewrite
     DATABASE_URL=postgres://... .venv/bin/python -m bench.history ...   # a fresh database
 
 Each subcommand is its own module: bench/history_size.py, history_series.py,
@@ -25,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     from bench.history_ceiling import ceiling
-    from bench.history_pass import pass_cost
+    from bench.history_pass import pass_cost, rewrite_cost
     from bench.history_series import series
     from bench.history_size import size
 
@@ -48,9 +49,16 @@ def main() -> None:
     costs.add_argument("--chunk", type=int, default=0, help="samples per chunk (default: hosts)")
     costs.add_argument("--repeats", type=int, default=3)
     costs.add_argument("--five-minute-span", type=int, default=3600, choices=(3600, 86400))
+    commands.add_parser("rewrite", help="CPU to add a point to a full day's row")
     args = parser.parse_args()
     started = time.perf_counter()
-    commands_ = {"size": size, "series": series, "ceiling": ceiling, "pass": pass_cost}
+    commands_ = {
+        "size": size,
+        "series": series,
+        "ceiling": ceiling,
+        "pass": pass_cost,
+        "rewrite": rewrite_cost,
+    }
     report = commands_[args.command](args)
     report["took_s"] = round(time.perf_counter() - started, 1)
     report["statistics"] = "median and max of repeats, ms" if args.command == "series" else None

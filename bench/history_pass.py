@@ -57,3 +57,33 @@ def pass_cost(args) -> dict:
         "us_per_sample_min": round(min(times)),
         "us_per_sample_all": [round(t) for t in times],
     }
+
+
+def rewrite_cost(args) -> dict:
+    """What the pass pays to add one point to a full day's row (`bench.history rewrite`): decode
+    a demo host's day row (24 hourly points, fifty guests), merge a point into its last hour,
+    encode it again; best of 5 x 200, in-process."""
+    fresh_database("proxmon-rewrite-")
+    from bench.history_series import real_rows
+    from metrics import rollupformat
+
+    rows = real_rows(1, 2, datetime.now(UTC))
+    data, guests = rows[min(rows)]
+    vmids = rollupformat.decode_guests(guests)
+    row = {"host": [[1, 1.0, 1.0]] * len(rollupformat.HOST_FIELDS)}
+    point = {vmid: [[1, 1.0, 1.0], [1, 100, 100]] for vmid in vmids}
+    best = float("inf")
+    for _ in range(5):
+        began = time.perf_counter()
+        for _ in range(200):
+            span, by_vmid = rollupformat.decode(data), rollupformat.decode_guests(guests)
+            rollupformat.put_row(span, 23, row)
+            rollupformat.put_guests(by_vmid, 23, point)
+            rollupformat.encode(span)
+            rollupformat.encode_guests(by_vmid)
+        best = min(best, (time.perf_counter() - began) / 200 * 1e6)
+    return {
+        "points_in_row": len(rollupformat.decode(data)["host"][0]),
+        "stored_bytes": {"data": len(data), "guests": len(guests)},
+        "us_per_rewrite": round(best),
+    }
