@@ -9,6 +9,7 @@ beyond; a guest (`&guest=<vmid>`) always from the hourly ones, the only ones tha
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from datetime import datetime, timedelta
 
 import orjson
@@ -20,7 +21,7 @@ from django.views.decorators.http import require_GET
 
 from dashboard.views import _host_or_404
 from metrics.models import Forecast, MetricPoint, Rollup
-from metrics.rollups import FIVE_MINUTES, HOUR, decode, guest_values
+from metrics.rollupformat import FIVE_MINUTES, HOUR, SPAN, decode, guest_values
 
 RANGES = {
     "6h": timedelta(hours=6),
@@ -74,7 +75,9 @@ def series(host_id: int, key: str, now: datetime, guest: int | None = None) -> d
         "step": {"raw": None, "5m": FIVE_MINUTES, "1h": HOUR}[source],
         "volume_step": volume_step,
     }
-    host, rootfs, pools, storage = _history(_rollups(host_id, volume_step, since))
+    first = _first_point(since, volume_step)
+    rows = _rollups(host_id, volume_step, first)
+    host, rootfs, pools, storage = _history(rows, volume_step, first)
     body["host"] = _raw_host(host_id, since) if source == "raw" else host
     body["rootfs"] = rootfs
     body["pools"] = pools
@@ -86,16 +89,32 @@ def series(host_id: int, key: str, now: datetime, guest: int | None = None) -> d
     return body
 
 
-def _rollups(host_id: int, step: int, since: datetime):
-    """(start, data blob) of the host's points of `step` from the bucket `since` falls in."""
+def _first_point(since: datetime, step: int) -> int:
+    """The start of the point of `step` that `since` falls in: the first point shown."""
     start = int(since.timestamp())
-    start -= start % step
+    return start - start % step
+
+
+def _rollups(host_id: int, step: int, first: int, column: str = "data"):
+    """(start, blob) of the host's rows of `step` whose span holds points from `first` on."""
     return (
-        Rollup.objects.filter(host_id=host_id, step=step, start__gte=start)
+        Rollup.objects.filter(host_id=host_id, step=step, start__gt=first - SPAN[step])
         .order_by("start")
-        .values_list("start", "data")
+        .values_list("start", column)
         .iterator(chunk_size=1000)
     )
+
+
+def _points(group: list, start: int, step: int, first: int) -> tuple[list, list]:
+    """A row's group as (t of each point, its columns), without the points before `first`
+    (only in the oldest row of a range)."""
+    slots, columns = group
+    ts = [start + slot * step for slot in slots]
+    if ts and ts[0] < first:
+        cut = bisect_left(ts, first)
+        ts = ts[cut:]
+        columns = [[counts[cut:], avgs[cut:], maxes[cut:]] for counts, avgs, maxes in columns]
+    return ts, columns
 
 
 def _raw_host(host_id: int, since: datetime) -> dict:
@@ -125,87 +144,77 @@ POOL_FIELDS = ("allocated", "size", "fragmentation")
 STORAGE_FIELDS = ("used", "total")
 
 
-def _history(rows) -> tuple[dict, dict, dict, dict]:
-    """host, rootfs, pools and storage series from history points, in one pass.
+def _history(rows, step: int, first: int) -> tuple[dict, dict, dict, dict]:
+    """host, rootfs, pools and storage series from history rows, in one pass.
 
-    host: average and maximum per point (`t`: each bucket's start). rootfs: used (average) and
+    host: average and maximum per point (`t`: each point's start). rootfs: used (average) and
     total. Per pool and storage: its points (own `t`: it may come and go), the first field's
     average and maximum, the others' average.
 
-    One pass that keeps only numbers: a year is 8,760 points, and holding every decoded point
-    at once (a dict and ~50 lists each) made Python's cyclic garbage collector run over them
-    again and again, 0.9 s of a request instead of 0.1 s (docs/benchmarks.md "History")."""
+    A row holds its points columnar (metrics/rollupformat.py): each list is extended by a
+    row's column, not appended to point by point. One pass that keeps only the lists: holding
+    every decoded row at once made Python's cyclic garbage collector run over them again and
+    again (docs/benchmarks.md "History")."""
     host: dict[str, list] = {k: [] for k in HOST_KEYS}
-    t, cpu, cpu_max, mem, mem_max, mem_total, load, load_max = (host[k].append for k in HOST_KEYS)
+    t, cpu, cpu_max, mem, mem_max, mem_total, load, load_max = (host[k].extend for k in HOST_KEYS)
     rootfs: dict[str, list] = {"t": [], "used": [], "total": []}
-    root_t, root_used, root_total = (rootfs[k].append for k in ("t", "used", "total"))
     pools: dict[str, dict[str, list]] = {}
     storage: dict[str, dict[str, list]] = {}
-    pool_appends: dict[str, tuple] = {}
-    storage_appends: dict[str, tuple] = {}
+    pool_extends: dict[str, tuple] = {}
+    storage_extends: dict[str, tuple] = {}
     for start, blob in rows:
         data = decode(blob)
-        values = data.get("host")
-        if values:
-            c, lo, m, mt = values[0], values[1], values[2], values[3]
-            t(start)
-            cpu(None if c is None else c[1])
-            cpu_max(None if c is None else c[2])
-            mem(None if m is None else m[1])
-            mem_max(None if m is None else m[2])
-            mem_total(None if mt is None else mt[2])
-            load(None if lo is None else lo[1])
-            load_max(None if lo is None else lo[2])
-            used, total = values[4], values[5]
-            if used is not None:
-                root_t(start)
-                root_used(used[1])
-                root_total(None if total is None else total[2])
-        for kind, out, fields, appends in (
-            ("pools", pools, POOL_FIELDS, pool_appends),
-            ("storage", storage, STORAGE_FIELDS, storage_appends),
+        group = data.get("host")
+        if group:
+            ts, (c, lo, m, mt, used, total) = _points(group, start, step, first)
+            t(ts)
+            cpu(c[1])
+            cpu_max(c[2])
+            mem(m[1])
+            mem_max(m[2])
+            mem_total(mt[2])
+            load(lo[1])
+            load_max(lo[2])
+            used_avg, total_max = used[1], total[2]
+            if None in used[0]:  # a point without root filesystem: left out of its chart
+                known = [i for i, count in enumerate(used[0]) if count is not None]
+                ts = [ts[i] for i in known]
+                used_avg = [used_avg[i] for i in known]
+                total_max = [total_max[i] for i in known]
+            rootfs["t"].extend(ts)
+            rootfs["used"].extend(used_avg)
+            rootfs["total"].extend(total_max)
+        for kind, out, fields, extends in (
+            ("pools", pools, POOL_FIELDS, pool_extends),
+            ("storage", storage, STORAGE_FIELDS, storage_extends),
         ):
-            for name, aggregates in (data.get(kind) or {}).items():
-                found = appends.get(name)
+            for name, group in (data.get(kind) or {}).items():
+                found = extends.get(name)
                 if found is None:
-                    found = appends[name] = _volume(out, name, fields)
+                    found = extends[name] = _volume(out, name, fields)
                 add_t, add_max, add_fields = found
-                add_t(start)
-                first = aggregates[0]
-                add_max(None if first is None else first[2])
-                for add, agg in zip(add_fields, aggregates, strict=False):
-                    add(None if agg is None else agg[1])
+                ts, columns = _points(group, start, step, first)
+                add_t(ts)
+                add_max(columns[0][2])
+                for add, column in zip(add_fields, columns, strict=False):
+                    add(column[1])
     return host, rootfs, pools, storage
 
 
 def _volume(out: dict, name: str, fields: tuple[str, ...]) -> tuple:
-    """A new pool's or storage's series in `out`, and the appends of its lists: t, the first
+    """A new pool's or storage's series in `out`, and the extends of its lists: t, the first
     field's maximum, each field's average."""
     series: dict[str, list] = {"t": [], f"{fields[0]}_max": [], **{f: [] for f in fields}}
     out[name] = series
     return (
-        series["t"].append,
-        series[f"{fields[0]}_max"].append,
-        tuple(series[f].append for f in fields),
+        series["t"].extend,
+        series[f"{fields[0]}_max"].extend,
+        tuple(series[f].extend for f in fields),
     )
-
-
-def _avg(agg):
-    return None if agg is None else agg[1]
-
-
-def _max(agg):
-    return None if agg is None else agg[2]
 
 
 def _guest(host_id: int, since: datetime, vmid: int) -> dict:
-    start = int(since.timestamp())
-    start -= start % HOUR
-    found = (
-        Rollup.objects.filter(host_id=host_id, step=HOUR, start__gte=start)
-        .order_by("start")
-        .values_list("start", "guests")
-    )
+    first = _first_point(since, HOUR)
     out: dict = {
         "vmid": vmid,
         "step": HOUR,
@@ -215,14 +224,14 @@ def _guest(host_id: int, since: datetime, vmid: int) -> dict:
         "mem": [],
         "mem_max": [],
     }
-    for at, blob in found.iterator(chunk_size=1000):
-        values = guest_values(blob, vmid)
-        if values is None:
+    for start, blob in _rollups(host_id, HOUR, first, "guests"):
+        group = guest_values(blob, vmid)
+        if group is None:
             continue
-        cpu, mem = values
-        out["t"].append(at)
-        out["cpu"].append(_avg(cpu))
-        out["cpu_max"].append(_max(cpu))
-        out["mem"].append(_avg(mem))
-        out["mem_max"].append(_max(mem))
+        ts, (cpu, mem) = _points(group, start, HOUR, first)
+        out["t"].extend(ts)
+        out["cpu"].extend(cpu[1])
+        out["cpu_max"].extend(cpu[2])
+        out["mem"].extend(mem[1])
+        out["mem_max"].extend(mem[2])
     return out

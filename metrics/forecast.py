@@ -98,32 +98,33 @@ def words(days: float) -> str:
 
 
 def host_forecast(host_id: int, now: datetime) -> dict:
-    """{"pools": {name: Trend json}, "storage": {name: Trend json}} from the hourly rollups
-    of the last WINDOW_DAYS days (metrics.rollups format)."""
+    """{"pools": {name: Trend json}, "storage": {name: Trend json}} from the hourly points
+    of the last WINDOW_DAYS days (rows of a day each, metrics/rollupformat.py)."""
     from metrics.models import Rollup
-    from metrics.rollups import HOUR, decode
+    from metrics.rollupformat import HOUR, SPAN, decode
 
     since = int(now.timestamp()) - WINDOW_DAYS * 86400
-    rows = Rollup.objects.filter(host_id=host_id, step=HOUR, start__gte=since).values_list(
-        "start", "data"
-    )
+    rows = Rollup.objects.filter(host_id=host_id, step=HOUR, start__gt=since - SPAN[HOUR])
     series: dict[str, dict[str, list]] = {"pools": {}, "storage": {}}
     capacity: dict[str, dict[str, float]] = {"pools": {}, "storage": {}}
-    for start, blob in rows.order_by("start"):
+    for start, blob in rows.order_by("start").values_list("start", "data"):
         data = decode(blob)
-        middle = start + HOUR / 2
         for kind in ("pools", "storage"):
-            for name, values in (data.get(kind) or {}).items():
-                used, total = values[0], values[1]
-                if used is None:
-                    continue
-                series[kind].setdefault(name, []).append((middle, used[1]))
-                if total is not None:
-                    capacity[kind][name] = total[1]
+            for name, (slots, columns) in (data.get(kind) or {}).items():
+                used, total = columns[0][1], columns[1][1]
+                points = series[kind].setdefault(name, [])
+                for i, slot in enumerate(slots):
+                    at = start + slot * HOUR
+                    if at < since or used[i] is None:
+                        continue
+                    points.append((at + HOUR / 2, used[i]))
+                    if total[i] is not None:
+                        capacity[kind][name] = total[i]
     return {
         kind: {
             name: trend(points, capacity[kind].get(name)).as_json()
             for name, points in series[kind].items()
+            if points
         }
         for kind in series
     }

@@ -81,8 +81,8 @@ def release() -> int:
 
 
 def prune(hours: int | None = None, should_stop=None, roll_up: bool = True) -> int:
-    """Delete samples and chart points older than the retention window, and history points
-    older than theirs (rollups.prune); returns the samples.
+    """Delete samples and chart points older than the retention window, and history rows
+    whose span is older than theirs (rollups.prune); returns the samples.
 
     Samples the rollup pass has not read yet are kept, however old (metrics/rollups.py).
     `roll_up`: run a pass first (False when the history worker runs them)."""
@@ -92,7 +92,7 @@ def prune(hours: int | None = None, should_stop=None, roll_up: bool = True) -> i
 def prune_counts(
     hours: int | None = None, should_stop=None, roll_up: bool = True
 ) -> tuple[int, int]:
-    """prune(), returning (samples, history points) deleted."""
+    """prune(), returning (samples, history rows) deleted."""
     hours = settings.PROXMON_RETENTION_HOURS if hours is None else hours
     should_stop = should_stop or _stop.is_set
     before = timezone.now() - timedelta(hours=hours)
@@ -109,7 +109,7 @@ def prune_counts(
     points = rollups.prune(chunk=chunk, should_stop=should_stop)
     if deleted or points:
         log.info(
-            "pruned %d sample(s) collected before %s and %d history point(s)",
+            "pruned %d sample(s) collected before %s and %d history row(s)",
             deleted,
             before.isoformat(),
             points,

@@ -296,29 +296,28 @@ class Kick(models.Model):
 
 
 class Rollup(models.Model):
-    """A host's history at one resolution: one row per host, step and bucket (metrics.rollups).
+    """A host's history at one resolution: one row per host, step and span (metrics.rollups).
 
-    `step` is 300 (5-minute points, kept PROXMON_HISTORY_5M_DAYS) or 3600 (hourly points, kept
-    PROXMON_HISTORY_1H_DAYS); `start` the bucket's first second (epoch seconds, a multiple of
-    step: an integer is a third of a datetime's size in SQLite). `data` holds the host's, pools'
-    and storages' aggregates, `guests` (hourly only) the guests', both as mergeable
-    [count, average, maximum] per value, the format of metrics/rollups.py.
+    `step` is 300 (5-minute points, kept PROXMON_HISTORY_5M_DAYS; a row holds an hour of them)
+    or 3600 (hourly points, kept PROXMON_HISTORY_1H_DAYS; a row holds a UTC day of them);
+    `start` the span's first second (epoch seconds, a multiple of the span: an integer is a
+    third of a datetime's size in SQLite). `data` holds the host's, pools' and storages'
+    aggregates, `guests` (hourly only) the guests', columnar, in the format of
+    metrics/rollupformat.py. Before migration 0010 a row held one point.
     """
 
     # no index of its own: the unique constraint's index starts with the host
     host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="+", db_index=False)
     step = models.PositiveIntegerField()
     start = models.BigIntegerField()
-    data = models.BinaryField()  # zstd of orjson (plain orjson in older rows: rollups.decode)
+    data = models.BinaryField()  # zstd of orjson
     guests = models.BinaryField(null=True)  # zstd of orjson; hourly rows only
 
     class Meta:
         constraints = [
-            # one row per bucket; its index serves the charts (a host's points of one step
-            # since T) and retention (per host: points of one step before T)
-            models.UniqueConstraint(
-                fields=["host", "step", "start"], name="rollup_once_per_bucket"
-            ),
+            # one row per span; its index serves the charts (a host's rows of one step since
+            # T) and retention (per host: rows of one step before T)
+            models.UniqueConstraint(fields=["host", "step", "start"], name="rollup_once_per_span"),
         ]
 
     def __str__(self) -> str:

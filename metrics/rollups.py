@@ -19,32 +19,18 @@ nothing for history.
 - Retention (liveness.prune) deletes only samples at or below `last_id`: nothing is pruned
   before it is rolled up.
 
-Format of a row (zstd of orjson, `decode` reads it): every value is an aggregate [count, average,
-maximum] of the samples that had it, merged exactly (count-weighted average); None when no
-sample had it.
-
-    data = {"host": [cpu, load, mem, mem_total, rootfs, rootfs_total],
-            "pools": {name: [allocated, size, fragmentation, read, write, checksum, data_errors]},
-            "storage": {name: [used, total]}}
-    guests = {vmid: [cpu, mem]}         # hourly rows only, zstd-compressed
-
-cpu and fragmentation are percentages, load the 1-minute load, the rest bytes or error counts.
-Averages of byte values are rounded to whole bytes, of percentages and load to 3 decimals.
-`data` was plain orjson before it was compressed (it took 750 bytes a row instead of 320,
-docs/benchmarks.md "History"): `decode` still reads such a row.
+The rows' format (a span of points per row, columnar) is metrics/rollupformat.py's; its names
+are re-exported here.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-import orjson
-import zstandard
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -52,183 +38,33 @@ from django.utils import timezone
 from hosts.models import Host
 from metrics import codec, rollupview
 from metrics.models import Keyframe, Rollup, RollupState, Sample
+from metrics.rollupformat import (  # noqa: F401 - the format's names, re-exported
+    FIVE_MINUTES,
+    GUEST_FIELDS,
+    HOST_FIELDS,
+    HOUR,
+    POOL_FIELDS,
+    SPAN,
+    STEPS,
+    STORAGE_FIELDS,
+    Agg,
+    aggregate,
+    decode,
+    decode_guests,
+    encode,
+    encode_guests,
+    extract,
+    guest_values,
+    merge,
+    merge_all,
+    merge_named,
+    merge_rows,
+    put_guests,
+    put_row,
+    span_start,
+)
 
 log = logging.getLogger(__name__)
-
-FIVE_MINUTES, HOUR = 300, 3600
-STEPS = (FIVE_MINUTES, HOUR)
-HOST_FIELDS = ("cpu", "load", "mem", "mem_total", "rootfs", "rootfs_total")
-POOL_FIELDS = ("allocated", "size", "fragmentation", "read", "write", "checksum", "data_errors")
-STORAGE_FIELDS = ("used", "total")
-GUEST_FIELDS = ("cpu", "mem")
-# fields whose average is a fraction (rounded to 3 decimals); the others are whole numbers
-FRACTIONAL = {"cpu", "load", "fragmentation"}
-
-Agg = list | None  # [count, average, maximum]
-
-
-def aggregate(value: float | None) -> Agg:
-    return None if value is None else [1, value, value]
-
-
-def merge(a: Agg, b: Agg) -> Agg:
-    """Two aggregates of disjoint sets of samples as one."""
-    if a is None:
-        return b
-    if b is None:
-        return a
-    count = a[0] + b[0]
-    return [count, (a[1] * a[0] + b[1] * b[0]) / count, max(a[2], b[2])]
-
-
-def merge_all(a: list[Agg], b: list[Agg]) -> list[Agg]:
-    return [merge(x, y) for x, y in zip(a, b, strict=True)]
-
-
-def merge_named(a: dict, b: dict) -> dict:
-    merged = dict(a)
-    for name, values in b.items():
-        merged[name] = merge_all(merged[name], values) if name in merged else values
-    return merged
-
-
-def _number(value) -> float | None:
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def extract(data: dict) -> tuple[dict, dict]:
-    """One fast sample's `data` as (row data, guests), each value an aggregate of one."""
-    row: dict = {}
-    host = data.get("host")
-    if isinstance(host, dict):
-        mem, rootfs, load = host.get("mem") or {}, host.get("rootfs") or {}, host.get("load")
-        values: tuple = (
-            host.get("cpu_percent"),
-            load[0] if isinstance(load, list) and load else None,
-            mem.get("used"),
-            mem.get("total"),
-            rootfs.get("used"),
-            rootfs.get("total"),
-        )
-        row["host"] = [aggregate(_number(v)) for v in values]
-    pools = (data.get("zfs_pools") or {}).get("pools")
-    if isinstance(pools, list):
-        row["pools"] = {}
-        for pool in pools:
-            errors = pool.get("errors") or {}
-            pool_values: tuple = (
-                pool.get("allocated"),
-                pool.get("size"),
-                pool.get("fragmentation_pct"),
-                errors.get("read"),
-                errors.get("write"),
-                errors.get("checksum"),
-                pool.get("data_errors"),
-            )
-            row["pools"][str(pool.get("name"))] = [aggregate(_number(v)) for v in pool_values]
-    storages = data.get("storage")
-    if isinstance(storages, list):
-        row["storage"] = {
-            str(s.get("storage")): [
-                aggregate(_number(s.get("used"))),
-                aggregate(_number(s.get("total"))),
-            ]
-            for s in storages
-            if _number(s.get("used")) is not None
-        }
-    guests = {}
-    for guest in data.get("guests") or []:
-        guest_values = (guest.get("cpu_percent"), guest.get("mem"))
-        guests[str(guest.get("vmid"))] = [aggregate(_number(v)) for v in guest_values]
-    return row, guests
-
-
-def merge_rows(a: dict, b: dict) -> dict:
-    merged = dict(a)
-    if "host" in b:
-        merged["host"] = merge_all(a["host"], b["host"]) if "host" in a else b["host"]
-    for kind in ("pools", "storage"):
-        if kind in b:
-            merged[kind] = merge_named(a.get(kind) or {}, b[kind])
-    return merged
-
-
-def _rounded(fields: tuple[str, ...], values: list[Agg]) -> list[Agg]:
-    out: list[Agg] = []
-    for name, agg in zip(fields, values, strict=True):
-        if agg is None:
-            out.append(None)
-        elif name in FRACTIONAL:
-            out.append([agg[0], round(agg[1], 3), agg[2]])
-        else:
-            out.append([agg[0], round(agg[1]), agg[2]])
-    return out
-
-
-def decode(blob) -> dict:
-    """A row's `data` (plain orjson in rows written before it was compressed)."""
-    raw = bytes(blob)
-    if raw[:1] == b"{":
-        return orjson.loads(raw)
-    return orjson.loads(_decompressor().decompress(raw))
-
-
-_local = threading.local()
-
-
-def _decompressor():
-    # a year of a host's chart is 8,760 rows: one context per thread instead of one per row
-    # (codec.decompress makes a new one: 19 us against 1.5 us to decompress a row with a
-    # context made before); a context is not safe across threads
-    found = getattr(_local, "decompressor", None)
-    if found is None:
-        found = _local.decompressor = zstandard.ZstdDecompressor()
-    return found
-
-
-def _compress(text: bytes) -> bytes:
-    found = getattr(_local, "compressor", None)
-    if found is None:
-        found = _local.compressor = zstandard.ZstdCompressor(level=codec.LEVEL)
-    return found.compress(text)
-
-
-def encode(row: dict) -> bytes:
-    stored: dict = {}
-    if "host" in row:
-        stored["host"] = _rounded(HOST_FIELDS, row["host"])
-    if "pools" in row:
-        stored["pools"] = {n: _rounded(POOL_FIELDS, v) for n, v in row["pools"].items()}
-    if "storage" in row:
-        stored["storage"] = {n: _rounded(STORAGE_FIELDS, v) for n, v in row["storage"].items()}
-    return _compress(orjson.dumps(stored))
-
-
-def encode_guests(guests: dict) -> bytes:
-    rounded = {vmid: _rounded(GUEST_FIELDS, values) for vmid, values in guests.items()}
-    return _compress(orjson.dumps(rounded))
-
-
-def decode_guests(blob) -> dict:
-    return orjson.loads(_decompressor().decompress(bytes(blob))) if blob is not None else {}
-
-
-def guest_values(blob, vmid: int) -> list | None:
-    """One guest's [cpu, mem] aggregates from an hourly row's `guests`, or None.
-
-    Parses only that guest's part of the JSON: a year's chart of one guest reads 8,760 rows of
-    fifty guests each. orjson writes `{"100":[[...],[...]],"101":...}` without spaces, and the
-    values hold no quote, so a guest's value runs from its key to the next `,"` or the end."""
-    if blob is None:
-        return None
-    text = _decompressor().decompress(bytes(blob))
-    key = b'"%d":' % vmid
-    at = text.find(key)
-    if at == -1:
-        return None
-    at += len(key)
-    end = text.find(b',"', at)
-    return orjson.loads(text[at : end if end != -1 else len(text) - 1])
 
 
 def bucket(moment: datetime, step: int) -> int:
@@ -326,36 +162,45 @@ def _aggregate(rows: list, keyframes: dict[int, bytes | None]) -> dict:
 
 
 def _store(buckets: dict) -> None:
-    """Merge `buckets` into the stored rows (read, merge, write back), in the caller's
-    transaction."""
-    by_host: dict[int, list] = defaultdict(list)
-    for host_id, step, start in buckets:
-        by_host[host_id].append((step, start))
+    """Merge `buckets` ((host, step, start) -> [row, guests or None]) into the stored rows of
+    their spans (read, merge, write back), in the caller's transaction.
+
+    A row is rewritten whole for each pass that adds to it: the cost of a row holding a span of
+    points (docs/benchmarks.md "History", the pass's cost per sample)."""
+    spans: dict[tuple[int, int, int], list] = defaultdict(list)
+    for (host_id, step, start), found in buckets.items():
+        first = span_start(start, step)
+        spans[(host_id, step, first)].append(((start - first) // step, *found))
+    by_host: dict[int, set[int]] = defaultdict(set)
+    for host_id, _, first in spans:
+        by_host[host_id].add(first)
     existing = {}
-    for host_id, keys in by_host.items():
-        starts = {start for _, start in keys}
-        rows = Rollup.objects.filter(host_id=host_id, start__in=starts).values_list(
+    for host_id, firsts in by_host.items():
+        rows = Rollup.objects.filter(host_id=host_id, start__in=firsts).values_list(
             "step", "start", "data", "guests"
         )
-        for step, start, data, blob in rows:
-            existing[(host_id, step, start)] = (decode(data), blob)
+        for step, first, data, blob in rows:
+            existing[(host_id, step, first)] = (data, blob)
     live = set(Host.objects.filter(pk__in=list(by_host)).values_list("pk", flat=True))
     objects = []
-    for key, (row, guests) in buckets.items():
+    for key, points in spans.items():
         if key[0] not in live:
             continue  # deleted meanwhile
-        if key in existing:
-            stored, stored_guests = existing[key]
-            row = merge_rows(stored, row)
-            if guests is not None:
-                guests = merge_named(decode_guests(stored_guests), guests)
+        hourly = key[1] == HOUR
+        stored = existing.get(key)
+        span = decode(stored[0]) if stored else {}
+        guests = decode_guests(stored[1]) if stored and hourly else {}
+        for slot, row, point_guests in points:
+            put_row(span, slot, row)
+            if hourly:
+                put_guests(guests, slot, point_guests)
         objects.append(
             Rollup(
                 host_id=key[0],
                 step=key[1],
                 start=key[2],
-                data=encode(row),
-                guests=encode_guests(guests) if guests is not None else None,
+                data=encode(span),
+                guests=encode_guests(guests) if hourly else None,
             )
         )
     Rollup.objects.bulk_create(
@@ -368,7 +213,11 @@ def _store(buckets: dict) -> None:
 
 
 def prune(now: datetime | None = None, chunk: int | None = None, should_stop=lambda: False) -> int:
-    """Delete rollups past their retention, host by host and in chunks; how many."""
+    """Delete history rows past their retention, host by host and in chunks; how many rows.
+
+    A row goes when its whole span is past the retention (its last point too): a day's row of
+    hourly points stays until the last hour of that day is older than PROXMON_HISTORY_1H_DAYS,
+    so up to a span's worth of older points outlives the setting."""
     now = now or timezone.now()
     chunk = chunk or settings.PROXMON_PRUNE_CHUNK
     keep = {
@@ -381,7 +230,9 @@ def prune(now: datetime | None = None, chunk: int | None = None, should_stop=lam
             before = int(now.timestamp()) - days * 86400
             while not should_stop():
                 ids = list(
-                    Rollup.objects.filter(host_id=host_id, step=step, start__lt=before)
+                    Rollup.objects.filter(
+                        host_id=host_id, step=step, start__lte=before - SPAN[step]
+                    )
                     .order_by()
                     .values_list("id", flat=True)[:chunk]
                 )

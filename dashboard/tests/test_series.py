@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
+from dashboard.series import series
 from hosts.models import Host
 from metrics import rollups
 from metrics.ingest import ingest
@@ -109,3 +110,27 @@ def test_bad_input_is_refused_plainly(user_client, history):
 def test_login_is_required(client, history):
     response = client.get("/hosts/pve1/series.json?range=7d")
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_points_before_the_range_are_left_out_of_a_row_that_holds_them():
+    """A row holds an hour of 5-minute points or a UTC day of hourly ones: a range that starts
+    inside the oldest row shows none of its older points."""
+    host = Host.objects.create(name="pve1", token_hash="hash")
+    now = datetime(2026, 4, 21, 12, 30, tzinfo=UTC)
+    samples = [
+        (timedelta(days=365, hours=2), 90.0),  # 10:30, a year and a day ago: same day's row
+        (timedelta(days=365) - timedelta(hours=2), 40.0),  # 14:30
+        (timedelta(days=7, minutes=10), 70.0),  # 12:20: same hour's row as the next
+        (timedelta(days=7) - timedelta(minutes=10), 20.0),  # 12:40
+    ]
+    for seq, (age, cpu) in enumerate(samples):
+        frame = frames.sample("fast", seq + 1, now - age, data=fast(cpu, 100))
+        ingest(host.pk, "hash", frame, now - age, None)
+    rollups.roll_up()
+    week = series(host.pk, "7d", now)
+    assert week["host"]["cpu"] == [20.0] and week["pools"]["rpool"]["t"] == week["host"]["t"]
+    year = series(host.pk, "1y", now, guest=100)
+    assert year["host"]["cpu"] == [40.0, 45.0]  # 12:20 and 12:40 are one hour
+    assert year["host"]["t"][0] == int((now - samples[1][0]).timestamp()) // 3600 * 3600
+    assert len(year["guest"]["t"]) == 2 and year["rootfs"]["t"] == year["host"]["t"]
+    assert year["storage"]["local-zfs"]["t"] == year["host"]["t"]

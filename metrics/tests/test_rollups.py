@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from metrics import liveness, rollups, rollupview
+from metrics import liveness, rollupformat, rollups, rollupview
 from metrics.ingest import ingest
 from metrics.models import Rollup, RollupState, Sample
 from metrics.tests import frames
@@ -37,14 +37,31 @@ def store(host, token_hash, when: datetime, data: dict, seq: int = 1):
     return ingest(host.pk, token_hash, frame, when + timedelta(seconds=1), None)
 
 
+def stored(host, step: int, start: datetime) -> tuple[Rollup, int]:
+    """The row holding the point of `step` that starts at `start`, and the point's slot."""
+    at = int(start.timestamp())
+    first = rollupformat.span_start(at, step)
+    return Rollup.objects.get(host=host, step=step, start=first), (at - first) // step
+
+
 def row(host, step: int, start: datetime) -> dict:
-    found = Rollup.objects.get(host=host, step=step, start=int(start.timestamp()))
-    return rollups.decode(found.data)
+    """One point as the aggregates of rollups.extract's format, read from its row."""
+    found, slot = stored(host, step, start)
+    span = rollups.decode(found.data)
+    out: dict = {}
+    if "host" in span and (values := rollupformat.point(span["host"], slot)) is not None:
+        out["host"] = values
+    for kind in ("pools", "storage"):
+        for name, group in (span.get(kind) or {}).items():
+            if (values := rollupformat.point(group, slot)) is not None:
+                out.setdefault(kind, {})[name] = values
+    return out
 
 
 def guests(host, start: datetime) -> dict:
-    found = Rollup.objects.get(host=host, step=3600, start=int(start.timestamp()))
-    return rollups.decode_guests(found.guests)
+    found, slot = stored(host, 3600, start)
+    by_vmid = rollups.decode_guests(found.guests).items()
+    return {vmid: rollupformat.point(group, slot) for vmid, group in by_vmid}
 
 
 @pytest.fixture
@@ -96,27 +113,45 @@ def test_late_samples_land_in_their_own_buckets_and_merge_with_what_is_there(hos
     assert row(host, 3600, HOUR_START + timedelta(hours=3))["host"][0] == [1, 70.0, 70.0]
 
 
-def test_rows_are_compressed_and_a_row_written_before_that_still_merges(host):
-    store(host, host.token_hash, HOUR_START, fast(cpu=10.0), seq=1)
+def test_a_row_holds_a_span_of_points_columnar_and_late_ones_merge_into_it(host):
+    """Hourly points of a UTC day share a row, 5-minute points of an hour share a row; a late
+    sample rewrites its day's row and merges into its own point."""
+    day = HOUR_START - timedelta(hours=12)  # 2026-04-21 00:00 UTC
+    for seq, (hours, cpu) in enumerate([(0, 10.0), (5, 20.0), (23, 30.0), (24, 40.0)]):
+        store(host, host.token_hash, day + timedelta(hours=hours, minutes=1), fast(cpu), seq + 1)
     rollups.roll_up()
-    stored = Rollup.objects.get(host=host, step=300, start=int(HOUR_START.timestamp()))
-    assert not bytes(stored.data).startswith(b"{")  # zstd, not the orjson text
-    # a row as the first version of the pass wrote it: plain orjson
-    Rollup.objects.filter(pk=stored.pk).update(data=orjson.dumps(rollups.decode(stored.data)))
-    store(host, host.token_hash, HOUR_START + timedelta(seconds=30), fast(cpu=30.0), seq=2)
-    rollups.roll_up()
-    assert row(host, 300, HOUR_START)["host"][0] == [2, 20.0, 30.0]
+    hourly = Rollup.objects.filter(host=host, step=3600).order_by("start")
+    assert [r.start for r in hourly] == [int(day.timestamp()), int(day.timestamp()) + 86400]
+    span = rollups.decode(hourly[0].data)
+    slots, columns = span["host"]
+    assert slots == [0, 5, 23]
+    assert columns[0] == [[1, 1, 1], [10.0, 20.0, 30.0], [10.0, 20.0, 30.0]]  # cpu
+    assert not bytes(hourly[0].data).startswith(b"{")  # zstd, not the orjson text
+    assert rollups.decode_guests(hourly[0].guests)["100"][0] == [0, 5, 23]
+    five = Rollup.objects.filter(host=host, step=300).values_list("start", flat=True)
+    assert len(five) == 4 and all(start % 3600 == 0 for start in five)
+    # the backlog: one sample into an existing point, one into a new point between two
+    store(host, host.token_hash, day + timedelta(hours=5, minutes=2), fast(cpu=60.0), seq=5)
+    store(host, host.token_hash, day + timedelta(hours=3), fast(cpu=50.0), seq=6)
+    assert rollups.roll_up() == 2
+    assert row(host, 3600, day + timedelta(hours=5))["host"][0] == [2, 40.0, 60.0]
+    assert row(host, 3600, day + timedelta(hours=3))["host"][0] == [1, 50.0, 50.0]
+    assert rollups.decode(Rollup.objects.get(pk=hourly[0].pk).data)["host"][0] == [0, 3, 5, 23]
+    assert row(host, 300, day + timedelta(hours=5))["host"][0] == [2, 40.0, 60.0]
 
 
 def test_one_guest_is_read_from_a_row_as_the_whole_row_says():
-    guests = {
-        "10": [[2, 1.5, 2.0], None],
-        "100": [[2, 3.25, 4.0], [2, 512, 1024]],
-        "7": [None, None],
-    }
+    guests: dict = {}
+    rollupformat.put_guests(guests, 3, {"10": [[2, 1.5, 2.0], None], "7": [None, None]})
+    rollupformat.put_guests(guests, 1, {"100": [[2, 3.25, 4.0], [2, 512, 1024]]})
+    rollupformat.put_guests(guests, 2, {"100": [[1, 1.0, 1.0], [1, 256, 256]]})
     blob = rollups.encode_guests(guests)
     for vmid in (10, 100, 7):
         assert rollups.guest_values(blob, vmid) == rollups.decode_guests(blob)[str(vmid)]
+    assert rollups.guest_values(blob, 100) == [
+        [1, 2],
+        [[[2, 1], [3.25, 1.0], [4.0, 1.0]], [[2, 1], [512, 256], [1024, 256]]],
+    ]
     assert rollups.guest_values(blob, 1) is None  # a prefix of 10 and 100, not a guest
     assert rollups.guest_values(None, 10) is None
     assert rollups.guest_values(rollups.encode_guests({}), 10) is None
@@ -240,8 +275,22 @@ def test_history_points_past_their_retention_are_pruned_and_counted(host, settin
     assert Rollup.objects.count() == 6
     out = StringIO()
     call_command("prune_samples", stdout=out)
-    assert "and 3 history points" in out.getvalue()  # 5-minute of 3 and 11 days, hourly of 11
+    assert "and 3 history rows" in out.getvalue()  # 5-minute of 3 and 11 days, hourly of 11
     assert sorted(Rollup.objects.values_list("step", flat=True)) == [300, 3600, 3600]
+
+
+def test_a_row_goes_when_its_whole_span_is_past_the_retention(host, settings):
+    settings.PROXMON_HISTORY_5M_DAYS = 1
+    settings.PROXMON_HISTORY_1H_DAYS = 10
+    day = datetime(2026, 4, 21, tzinfo=UTC)
+    store(host, host.token_hash, day + timedelta(minutes=30), fast(), seq=1)
+    store(host, host.token_hash, day + timedelta(hours=23, minutes=30), fast(), seq=2)
+    rollups.roll_up()
+    last_hour_kept = day + timedelta(days=11) - timedelta(seconds=1)
+    assert rollups.prune(now=last_hour_kept) == 2  # the 5-minute rows (two hours) go
+    assert Rollup.objects.filter(step=3600).count() == 1  # its last hour is within 10 days
+    assert rollups.prune(now=day + timedelta(days=11)) == 1  # the day's row
+    assert not Rollup.objects.exists()
 
 
 def test_rollups_go_with_their_host(host):

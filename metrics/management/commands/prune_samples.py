@@ -9,9 +9,10 @@ from metrics import liveness
 class Command(BaseCommand):
     help = (
         "Delete samples older than the retention window (PROXMON_RETENTION_HOURS) once they are "
-        "rolled up into history, and history points older than PROXMON_HISTORY_5M_DAYS / "
-        "PROXMON_HISTORY_1H_DAYS, in small chunks so agents keep being served. For cron or a "
-        "systemd timer; the running server also does this hourly."
+        "rolled up into history, and history rows (an hour of 5-minute points or a day of hourly "
+        "points each) whose whole span is past PROXMON_HISTORY_5M_DAYS / PROXMON_HISTORY_1H_DAYS, "
+        "in small chunks so agents keep being served. For cron or a systemd timer; the running "
+        "server also does this hourly."
     )
 
     def add_arguments(self, parser):
@@ -29,11 +30,11 @@ class Command(BaseCommand):
         stopping = []
         previous = signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
         try:
-            deleted, points = liveness.prune_counts(hours, should_stop=lambda: bool(stopping))
+            deleted, rows = liveness.prune_counts(hours, should_stop=lambda: bool(stopping))
         finally:
             signal.signal(signal.SIGTERM, previous)
         stopped = " (stopped early by SIGTERM)" if stopping else ""
         return (
-            f"Deleted {deleted} samples older than {hours} h and {points} history points "
+            f"Deleted {deleted} samples older than {hours} h and {rows} history rows "
             f"past their retention{stopped}."
         )
