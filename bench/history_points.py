@@ -24,8 +24,8 @@ def counted_row(row: dict, count: int) -> dict:
 
 
 def history_points(host_id: int, simulated, now: datetime, days: int, five_minute_days: int):
-    """(buckets of rollups._store, 5-minute points, hourly points) of one host, oldest first,
-    yielded a day at a time."""
+    """(buckets as rollups._merged takes them, 5-minute points, hourly points) of one host,
+    oldest first, yielded a day at a time."""
     from metrics import rollups
 
     end = now.timestamp() // 3600 * 3600

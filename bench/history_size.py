@@ -4,12 +4,12 @@ A fresh database gets, per host, the history the defaults keep: hourly points ov
 5-minute points over PROXMON_HISTORY_5M_DAYS (35 days). Each point is built by the real code
 path from samples of bench/payloads.py (the demo's consistent machine: 50 guests, rpool and
 tank, 4 storages, values moving along smooth curves): `rollups.extract` of each sample,
-`rollups.merge_rows` / `merge_named` into its point, then `rollups._store` (the writer the
-background pass uses), a day at a time. A real 5-minute point merges 10 fast samples and an
-hourly one 120; building them from that many would take hours, so a 5-minute point is built
-from one sample, an hourly one from its twelve 5-minute samples (last 35 days) or two samples
-(before), and the counts are then set to 10 and 120 (their digits are stored). Prints the
-table's size with its index (SQLite: dbstat after VACUUM; PostgreSQL: pg_total_relation_size
+`rollups.merge_rows` / `merge_named` into its point, then `rollups._merged` and `_write` (what
+the background pass writes with), a day at a time. A real 5-minute point merges 10 fast samples
+and an hourly one 120; building them from that many would take hours, so a 5-minute point is
+built from one sample, an hourly one from its twelve 5-minute samples (last 35 days) or two
+samples (before), and the counts are then set to 10 and 120 (their digits are stored). Prints
+the table's size with its index (SQLite: dbstat after VACUUM; PostgreSQL: pg_total_relation_size
 after VACUUM FULL) per host, split into the 5-minute and the hourly part by their stored bytes.
 
 `--five-minute-span 86400` measures rows of a day of 5-minute points instead of an hour's
@@ -71,7 +71,7 @@ def size(args) -> dict:
         simulated = Simulated(i, host.name)
         for buckets in history_points(host.pk, simulated, now, args.days, five_minute_days):
             with transaction.atomic():
-                rollups._store(buckets)
+                rollups._write(rollups._merged(buckets))
     filled = time.perf_counter() - began
     sizes = rollup_bytes(connection)
     per_host = {k: v / args.hosts for k, v in sizes.items()}

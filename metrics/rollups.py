@@ -99,14 +99,16 @@ def roll_up(
             .values_list("id", "host_id", "collected_at", "keyframe_id", "body")[:chunk]
         )
         last_id = rows[-1][0] if len(rows) == chunk else bound
-        buckets = _aggregate(rows, keyframes)
+        # read, merge and encode before the write transaction: on SQLite it holds the one
+        # write lock, and ingest waits for it (docs/benchmarks.md "History", the ceiling)
+        merged = _merged(_aggregate(rows, keyframes))
         with transaction.atomic():
             claimed = RollupState.objects.filter(pk=1, last_id=state.last_id).update(
                 last_id=last_id, updated_at=timezone.now()
             )
             if not claimed:
                 continue  # another process rolled these up meanwhile: read the state again
-            _store(buckets)
+            _write(merged)
         done += len(rows)
         if len(rows) == chunk and pause:
             time.sleep(pause)
@@ -161,9 +163,14 @@ def _aggregate(rows: list, keyframes: dict[int, bytes | None]) -> dict:
     return buckets
 
 
-def _store(buckets: dict) -> None:
-    """Merge `buckets` ((host, step, start) -> [row, guests or None]) into the stored rows of
-    their spans (read, merge, write back), in the caller's transaction.
+def _merged(buckets: dict) -> list[Rollup]:
+    """`buckets` ((host, step, start) -> [row, guests or None]) merged into the stored rows of
+    their spans: the rows to write back (`_write`).
+
+    Read outside the transaction that writes them, and still exact: the rows are read after
+    the RollupState this pass claims from, and the claim succeeds only if no other pass wrote
+    since (the module docstring); only this pass writes history rows, besides retention,
+    which deletes rows past their span (such a row written again is deleted again).
 
     A row is rewritten whole for each pass that adds to it: the cost of a row holding a span of
     points (docs/benchmarks.md "History", the pass's cost per sample)."""
@@ -181,11 +188,8 @@ def _store(buckets: dict) -> None:
         )
         for step, first, data, blob in rows:
             existing[(host_id, step, first)] = (data, blob)
-    live = set(Host.objects.filter(pk__in=list(by_host)).values_list("pk", flat=True))
     objects = []
     for key, points in spans.items():
-        if key[0] not in live:
-            continue  # deleted meanwhile
         hourly = key[1] == HOUR
         stored = existing.get(key)
         span = decode(stored[0]) if stored else {}
@@ -203,8 +207,15 @@ def _store(buckets: dict) -> None:
                 guests=encode_guests(guests) if hourly else None,
             )
         )
+    return objects
+
+
+def _write(objects: list[Rollup]) -> None:
+    """Write merged rows, in the caller's transaction, leaving out hosts deleted meanwhile."""
+    hosts = {o.host_id for o in objects}
+    live = set(Host.objects.filter(pk__in=hosts).values_list("pk", flat=True))
     Rollup.objects.bulk_create(
-        objects,
+        [o for o in objects if o.host_id in live],
         batch_size=500,
         update_conflicts=True,
         unique_fields=["host", "step", "start"],
