@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -94,6 +95,19 @@ class SkewTracker:
 
 
 class AgentConsumer(AsyncWebsocketConsumer):
+    async def dispatch(self, message: dict) -> None:
+        """channels' dispatch without its `aclose_old_connections()` before every message.
+
+        That is a hop to the one sync thread, the writer's database thread, for each frame:
+        queued behind the batch being stored, and a thread wake-up each way. This consumer
+        touches the database only through database_sync_to_async (the writer's batches, the
+        join's token check), which closes old connections itself around each call.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         self.address = client_address(self.scope)
         self.host_id: int | None = None
