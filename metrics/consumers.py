@@ -14,14 +14,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from hosts.models import Host
-from metrics import codec, events, liveness
+from metrics import events, liveness
 from metrics.connection_watch import checker
-from metrics.decode import FrameError, Rejected, SampleFrame, decode_frame, resolve
+from metrics.decode import FrameError, KeptRaw, Rejected, SampleFrame, decode_frame, resolve
 from metrics.ingest import Memo, Pending, TokenRevoked
 from metrics.limits import client_address, join_limiter
 from metrics.protocol import INT64_MAX
@@ -94,6 +95,19 @@ class SkewTracker:
 
 
 class AgentConsumer(AsyncWebsocketConsumer):
+    async def dispatch(self, message: dict) -> None:
+        """channels' dispatch without its `aclose_old_connections()` before every message.
+
+        That is a hop to the one sync thread, the writer's database thread, for each frame:
+        queued behind the batch being stored, and a thread wake-up each way. This consumer
+        touches the database only through database_sync_to_async (the writer's batches, the
+        join's token check), which closes old connections itself around each call.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         self.address = client_address(self.scope)
         self.host_id: int | None = None
@@ -104,9 +118,10 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self.closed = False
         self.skew = SkewTracker()
         self.memo = Memo()  # what this connection's samples stored (metrics/ingest.py)
-        # tier -> source -> the raw output of the tier's last acked sample, compressed: what a
-        # `raw_same` stands for (docs/protocol.md, "Raw output may be left out")
-        self.raws: dict[str, dict[str, bytes]] = {}
+        # tier -> source -> the raw output of the tier's last acked sample: what a `raw_same`
+        # stands for (docs/protocol.md, "Raw output may be left out"), and what a raw sent
+        # again unchanged is not scanned for again (metrics/decode.py)
+        self.raws: dict[str, dict[str, KeptRaw]] = {}
         self.tasks: list[asyncio.Task] = []
         await liveness.ensure_started()
         await self.accept()
@@ -145,9 +160,11 @@ class AgentConsumer(AsyncWebsocketConsumer):
     async def _handle(self, text_data: str) -> None:
         try:
             if len(text_data) > INLINE_FRAME_BYTES:
-                frame = await sync_to_async(decode_frame, thread_sensitive=False)(text_data)
+                frame = await sync_to_async(decode_frame, thread_sensitive=False)(
+                    text_data, self.raws
+                )
             else:
-                frame = decode_frame(text_data)
+                frame = decode_frame(text_data, self.raws)
         except FrameError as exc:
             await self._close(Close.MALFORMED, str(exc))
             return
@@ -266,12 +283,13 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await self._close(Close.SERVER_ERROR, "could not store the sample; resend later")
             return
         self.nacks = 0
-        # what a raw_same of the tier's next sample stands for (kept compressed: 5,000
-        # connections holding 45 KB of zpool output each would take 225 MB); a raw that was
-        # itself a raw_same is the same bytes: its compressed copy is kept, not made again
+        # what a raw_same of the tier's next sample stands for; a raw that was itself a
+        # raw_same, or was sent again unchanged, is the same bytes: its compressed copy is
+        # kept, not made again
         kept = self.raws.get(frame.tier, {})
+        again = (*same, *frame.unchanged)
         self.raws[frame.tier] = {
-            s: kept[s] if s in same and s in kept else codec.compress(raw, level=1)
+            s: kept[s] if s in again and s in kept else KeptRaw.of(raw)
             for s, raw in frame.raws.items()
         }
         await self._send({"type": "ack", "seq": seq})
@@ -281,7 +299,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
     def _resolve(self, frame: SampleFrame) -> SampleFrame | Rejected:
         """`raw_same` as the raw of this connection's last acked sample of the tier."""
         remembered = self.raws.get(frame.tier, {})
-        previous = {s: codec.decompress(raw) for s, raw in remembered.items() if s in frame.same}
+        previous = {s: raw.raw() for s, raw in remembered.items() if s in frame.same}
         resolved = resolve(frame, previous)
         return Rejected(frame.seq, resolved) if isinstance(resolved, str) else resolved
 

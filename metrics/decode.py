@@ -22,14 +22,17 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final
 
 import msgspec
 
+from metrics import codec
 from metrics.nacks import explain
 from metrics.protocol import (
+    MAX_DEPTH,
     RAW_SOURCES,
     FastSample,
     Invalid,
@@ -55,6 +58,7 @@ class SampleFrame:
     text: bytes  # what is stored: the frame as the agent sent it (a raw_same resolved)
     raws: dict[str, bytes] = field(default_factory=dict)  # source -> its raw JSON, when sent
     same: tuple[str, ...] = ()  # sources that said `raw_same` instead of sending raw
+    unchanged: tuple[str, ...] = ()  # sources whose raw is the connection's kept one (KeptRaw)
 
 
 @dataclass(slots=True)
@@ -69,13 +73,18 @@ _DECODER: Final = msgspec.json.Decoder(FastSample | MediumSample | SlowSample)
 _TIERS: Final = {FastSample: "fast", MediumSample: "medium", SlowSample: "slow"}
 
 
-def decode_frame(text: str | bytes) -> SampleFrame | Rejected | dict[str, Any]:
+def decode_frame(
+    text: str | bytes, kept: Mapping[str, Mapping[str, KeptRaw]] | None = None
+) -> SampleFrame | Rejected | dict[str, Any]:
+    """The frame read (module docstring). `kept`: tier -> source -> the raw output this
+    connection last accepted (the consumer's); a raw byte-identical to it is not scanned
+    again for what msgspec does not check (`unusual`), and is named in `unchanged`."""
     body = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     try:
         sample = _DECODER.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return _exactly(body)  # not a sample, or an invalid one: the standard library says why
-    if sample.type != "sample" or unusual(body):
+    if sample.type != "sample":
         return _exactly(body)
     tier = _TIERS[type(sample)]
     data: dict[str, Any] = sample.data
@@ -91,10 +100,84 @@ def decode_frame(text: str | bytes) -> SampleFrame | Rejected | dict[str, Any]:
                 raws[source] = chunk
             elif chunk != b"null":
                 return _exactly(body)  # not an object: metrics/nacks.py words it
+    unchanged: tuple[str, ...] = ()
+    scanned = body
+    if kept and raws:
+        unchanged, scanned = _without_kept(body, raws, kept.get(tier) or {})
+    if unusual(scanned):
+        return _exactly(body)
     collected_at = parse_time(sample.collected_at, "collected_at")
     return SampleFrame(
-        sample.seq, tier, collected_at, data, sample.errors, body, raws, _same(data, tier, raws)
+        sample.seq,
+        tier,
+        collected_at,
+        data,
+        sample.errors,
+        body,
+        raws,
+        _same(data, tier, raws),
+        unchanged,
     )
+
+
+@dataclass(slots=True)
+class KeptRaw:
+    """A raw output a connection accepted, kept compressed (5,000 connections holding 45 KB
+    of zpool output each would take 225 MB): what a `raw_same` stands for, and what an
+    identical raw need not be scanned for again."""
+
+    packed: bytes
+    size: int
+    depth: int | None = None  # its own nesting, measured once it came again
+
+    @classmethod
+    def of(cls, raw: bytes) -> KeptRaw:
+        return cls(codec.compress(raw, level=1), len(raw))
+
+    def raw(self) -> bytes:
+        return codec.decompress(self.packed)
+
+
+def _without_kept(
+    body: bytes, raws: dict[str, bytes], kept: Mapping[str, KeptRaw]
+) -> tuple[tuple[str, ...], bytes]:
+    """The sources whose raw is byte-identical to the kept one, and the bytes `unusual` has
+    to scan: the frame with each such raw replaced by brackets nested as deep as it is.
+
+    The raw was valid where it stood (it was accepted, perhaps after the exact check), and
+    whether its numbers overflow or its days exist does not depend on where it stands; only
+    its nesting adds to what surrounds it, and the brackets keep that. So the replaced frame
+    is unusual exactly when the frame is. The copy replaced is the first that follows a key
+    `raw` (compact, or with one space): its quotes are outside any string, so it is a whole
+    value there, the raw itself or an identical copy that the same reasoning covers."""
+    unchanged = []
+    for source, chunk in raws.items():
+        known = kept.get(source)
+        if known is None or known.size != len(chunk) or known.raw() != chunk:
+            continue
+        unchanged.append(source)
+        if known.depth is None:
+            known.depth = _depth(chunk)
+        for key in (b'"raw":', b'"raw": '):
+            start = _find_value(body, key, chunk)
+            if start >= 0:
+                end = start + len(chunk)
+                body = b"".join((body[:start], _nest(known.depth), body[end:]))
+                break
+    return tuple(unchanged), body
+
+
+def _find_value(body: bytes, key: bytes, chunk: bytes) -> int:
+    """Where `chunk` first stands right after `key` in `body`; -1 if nowhere."""
+    needle = key + chunk[:64]
+    at = body.find(needle)
+    while at >= 0 and not body.startswith(chunk, at + len(key)):
+        at = body.find(needle, at + 1)
+    return at + len(key) if at >= 0 else -1
+
+
+def _nest(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
 
 
 def _same(data: dict[str, Any], tier: str, raws: dict[str, Any]) -> tuple[str, ...]:
@@ -234,12 +317,34 @@ def unusual(body: bytes) -> bool:
         quotes, last = quotes + kept.count(b'"', last, at), at
         if quotes % 2 == 0:
             return True
+    return _deeper_than_64(_brackets(kept))
+
+
+def _brackets(kept: bytes) -> bytes:
+    """The brackets outside strings of `kept` (bytes without escapes, translated as in
+    `unusual`)."""
     # Quotes alternate open/close: taking out adjacent pairs keeps that, and empty strings
     # (or two strings with no structure between them) go first, cheaply.
     brackets = kept.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
     if b'"' in brackets:
         brackets = _STRING.sub(b"", brackets)
-    return _deeper_than_64(brackets)
+    return brackets
+
+
+_EMPTY_PAIR: Final = re.compile(rb"\[\]|\{\}")
+
+
+def _depth(raw: bytes) -> int:
+    """How deep a valid JSON value nests (an object of numbers: 1). Each pass takes out the
+    empty pairs, which are exactly the innermost level."""
+    brackets = _brackets(_unescaped(raw).translate(_TABLE, _DROP))
+    depth = 0
+    while brackets:
+        inner = _EMPTY_PAIR.sub(b"", brackets)
+        if len(inner) == len(brackets):  # not valid JSON: msgspec read it, so never
+            return MAX_DEPTH + 1
+        brackets, depth = inner, depth + 1
+    return depth
 
 
 _STRING: Final = re.compile(rb'"[^"]*"')
@@ -285,6 +390,7 @@ def _deeper_than_64(brackets: bytes) -> bool:
 __all__ = [
     "FrameError",
     "Invalid",
+    "KeptRaw",
     "Rejected",
     "SampleFrame",
     "decode_frame",

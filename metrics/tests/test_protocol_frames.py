@@ -13,6 +13,7 @@ import pytest
 from metrics import codec
 from metrics.decode import (
     _DECODER,
+    KeptRaw,
     Rejected,
     SampleFrame,
     decode_frame,
@@ -150,6 +151,62 @@ def test_raw_wins_over_raw_same_and_raw_same_false_is_no_claim():
     del frame["data"]["zfs_pools"]["raw"]
     frame["data"]["zfs_pools"]["raw_same"] = False
     assert decode_frame(json.dumps(frame)).same == ()
+
+
+# --- a raw sent again unchanged: not scanned again (KeptRaw) ---------------------------------
+
+
+def _nested(levels: int) -> dict:
+    value: dict = {}
+    for _ in range(levels):
+        value = {"x": value}
+    return value
+
+
+def _kept(frame: dict) -> dict[str, dict[str, KeptRaw]]:
+    decoded = decode_frame(json.dumps(frame, separators=(",", ":")))
+    assert isinstance(decoded, SampleFrame)
+    return {frame["tier"]: {s: KeptRaw.of(raw) for s, raw in decoded.raws.items()}}
+
+
+def test_a_raw_sent_again_unchanged_is_named_and_decodes_alike():
+    frame = frames.sample("fast", seq=1)
+    # a day that does not exist, in raw text: the exact check's to judge (and it may stand)
+    frame["data"]["zfs_pools"]["raw"] = {"guid": 2**64 - 1, "deep": [["2027-02-30T00:00"]]}
+    kept = _kept(frame)
+    body = json.dumps(frame, separators=(",", ":")).encode()  # as the agent writes it
+    alone, again = decode_frame(body), decode_frame(body, kept)
+    assert isinstance(again, SampleFrame) and again.unchanged == ("zfs_pools",)
+    assert isinstance(alone, SampleFrame) and alone.unchanged == ()
+    assert (again.data, again.raws, again.text) == (alone.data, alone.raws, alone.text)
+    assert kept["fast"]["zfs_pools"].depth == 3
+    frame["data"]["zfs_pools"]["raw"]["guid"] -= 1  # same length, other bytes
+    changed = decode_frame(json.dumps(frame, separators=(",", ":")), kept)
+    assert isinstance(changed, SampleFrame) and changed.unchanged == ()
+
+
+def test_an_unchanged_raw_still_counts_for_nesting_wherever_a_copy_stands():
+    frame = frames.sample("fast", seq=1)
+    frame["data"]["zfs_pools"]["raw"] = _nested(61)  # the deepest raw allowed
+    kept = _kept(frame)
+    # the same raw one level deeper, under a key the protocol does not know, before the raw
+    pools = frame["data"]["zfs_pools"]
+    frame["data"]["zfs_pools"] = {"extra": {"raw": _nested(61)}, **pools}
+    text = json.dumps(frame, separators=(",", ":"))
+    alone, again = decode_frame(text), decode_frame(text, kept)
+    assert isinstance(alone, Rejected) and "nested deeper than 64 levels" in alone.problem
+    assert again == alone
+    assert kept["fast"]["zfs_pools"].depth == 62  # found unchanged: 62 pairs of braces
+
+
+def test_an_unchanged_raw_does_not_hide_an_overflow_beside_it():
+    frame = frames.sample("fast", seq=1)
+    kept = _kept(frame)
+    text = json.dumps(frame, separators=(",", ":"))
+    text = text.replace('"storage":[', '"x":[1E+0400],"storage":[')
+    assert decode_frame(text, kept) == decode_frame(text)
+    assert decode_frame(text).problem == "data.x[0]: expected a finite number"
+    assert kept["fast"]["zfs_pools"].depth is not None  # it was found unchanged
 
 
 # --- frames that are not samples ------------------------------------------------------------

@@ -118,3 +118,18 @@ async def test_tiers_remember_their_own_raw(make_host, connect_agent):
     assert await send(agent, sample("medium", 1)) == {"type": "ack", "seq": 1}
     assert (await send(agent, sample("fast", 2, same=True)))["type"] == "nack"
     assert await send(agent, sample("medium", 3, same=True)) == {"type": "ack", "seq": 3}
+
+
+async def test_a_raw_sent_again_unchanged_or_changed_is_what_raw_same_then_means(
+    make_host, connect_agent
+):
+    """The consumer keeps an unchanged raw's compressed copy (not made again) and a changed
+    raw's new one: raw_same always means the last acked raw."""
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    other = {"status": {"pools": {"tank": {"guid": 2**64 - 2, "vdevs": [{"name": "sdb"}]}}}}
+    sent = [sample("fast", 1), sample("fast", 2), sample("fast", 3, same=True)]
+    sent += [sample("fast", 4, raw=other), sample("fast", 5, same=True)]
+    for frame in sent:
+        assert await send(agent, frame) == {"type": "ack", "seq": frame["seq"]}
+    stored = await database_sync_to_async(payloads)("fast")
+    assert [p["data"]["zfs_pools"]["raw"] for p in stored] == [RAW, RAW, RAW, other, other]
