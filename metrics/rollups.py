@@ -66,6 +66,14 @@ from metrics.rollupformat import (  # noqa: F401 - the format's names, re-export
 
 log = logging.getLogger(__name__)
 
+# A write rewrites the row of every span its samples touched (a host's day of hourly points:
+# ~0.7 ms). Samples come in time order, one per host every 30 s, so a write of one 500-sample
+# chunk met each of 1,000 hosts about once: a rewrite per sample. Up to 20 chunks are merged
+# in memory first, so a 5-minute pass of 1,000 hosts writes each row once. MAX_BUCKETS bounds
+# that memory (a host's three points of a pass with fifty guests: ~25 KB; 10,000: ~80 MB).
+CHUNKS_PER_WRITE = 20
+MAX_BUCKETS = 10_000
+
 
 def bucket(moment: datetime, step: int) -> int:
     seconds = int(moment.timestamp())
@@ -80,8 +88,9 @@ def roll_up(
 ) -> int:
     """Merge the fast samples stored since the last pass into the rollups; how many.
 
-    Reads samples with ids up to `bound` (None: all there are), `chunk` per transaction,
-    pausing `pause` seconds between chunks like the pruner (models.PrunableQuerySet.prune).
+    Reads samples with ids up to `bound` (None: all there are), `chunk` per query, and writes
+    what up to CHUNKS_PER_WRITE chunks (or MAX_BUCKETS points) made in one transaction,
+    pausing `pause` seconds between writes like the pruner (models.PrunableQuerySet.prune).
     """
     chunk = chunk or settings.PROXMON_HISTORY_CHUNK
     pause = settings.PROXMON_PRUNE_PAUSE_S if pause is None else pause
@@ -93,15 +102,22 @@ def roll_up(
         state = RollupState.objects.get_or_create(pk=1)[0]
         if state.last_id >= bound:
             break
-        rows = list(
-            Sample.objects.filter(id__gt=state.last_id, id__lte=bound, tier="fast")
-            .order_by("id")
-            .values_list("id", "host_id", "collected_at", "keyframe_id", "body")[:chunk]
-        )
-        last_id = rows[-1][0] if len(rows) == chunk else bound
+        buckets: dict = {}
+        last_id, read = state.last_id, 0
+        for _ in range(CHUNKS_PER_WRITE):
+            rows = list(
+                Sample.objects.filter(id__gt=last_id, id__lte=bound, tier="fast")
+                .order_by("id")
+                .values_list("id", "host_id", "collected_at", "keyframe_id", "body")[:chunk]
+            )
+            last_id = rows[-1][0] if len(rows) == chunk else bound
+            _aggregate(rows, keyframes, buckets)
+            read += len(rows)
+            if last_id >= bound or len(buckets) >= MAX_BUCKETS or should_stop():
+                break
         # read, merge and encode before the write transaction: on SQLite it holds the one
         # write lock, and ingest waits for it (docs/benchmarks.md "History", the ceiling)
-        merged = _merged(_aggregate(rows, keyframes))
+        merged = _merged(buckets)
         with transaction.atomic():
             claimed = RollupState.objects.filter(pk=1, last_id=state.last_id).update(
                 last_id=last_id, updated_at=timezone.now()
@@ -109,8 +125,8 @@ def roll_up(
             if not claimed:
                 continue  # another process rolled these up meanwhile: read the state again
             _write(merged)
-        done += len(rows)
-        if len(rows) == chunk and pause:
+        done += read
+        if last_id < bound and pause:
             time.sleep(pause)
     return done
 
@@ -124,10 +140,10 @@ def _settled() -> int:
     return newest.values_list("id", flat=True).first() or 0
 
 
-def _aggregate(rows: list, keyframes: dict[int, bytes | None]) -> dict:
-    """(host, step, start) -> [row data, guests or None], from the samples `rows`.
-    `keyframes`: decompressed keyframes by id, None for one that does not decompress (its
-    samples are skipped and logged, they do not stop history)."""
+def _aggregate(rows: list, keyframes: dict[int, bytes | None], buckets: dict) -> None:
+    """Merge the samples `rows` into `buckets`: (host, step, start) -> [row data, guests or
+    None]. `keyframes`: decompressed keyframes by id, None for one that does not decompress
+    (its samples are skipped and logged, they do not stop history)."""
     missing = {r[3] for r in rows if r[3] is not None and r[3] not in keyframes}
     if missing:
         for pk, data in Keyframe.objects.filter(pk__in=missing).values_list("id", "data"):
@@ -140,7 +156,6 @@ def _aggregate(rows: list, keyframes: dict[int, bytes | None]) -> dict:
         keep = {r[3] for r in rows}
         for pk in [pk for pk in keyframes if pk not in keep]:
             del keyframes[pk]
-    buckets: dict = {}
     for sample_id, host_id, collected_at, keyframe_id, body in rows:
         try:
             dictionary = keyframes.get(keyframe_id)
@@ -160,7 +175,6 @@ def _aggregate(rows: list, keyframes: dict[int, bytes | None]) -> dict:
                 found[0] = merge_rows(found[0], row)
                 if step == HOUR:
                     found[1] = merge_named(found[1], guests)
-    return buckets
 
 
 def _merged(buckets: dict) -> list[Rollup]:

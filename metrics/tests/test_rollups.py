@@ -298,3 +298,33 @@ def test_rollups_go_with_their_host(host):
     rollups.roll_up()
     host.delete()
     assert not Rollup.objects.exists()
+
+
+def test_chunks_are_merged_before_a_write_and_give_the_same_points(make_host, monkeypatch):
+    """A pass merges several chunks in memory before it writes; bounded by MAX_BUCKETS, it
+    writes more often. The points are the same either way, and so is the count."""
+    hosts = [make_host(f"pve{i}")[0] for i in range(3)]
+
+    def fill(offset: timedelta) -> None:
+        for minute in range(10):  # time-major, one sample per host and minute, as ingest
+            for i, h in enumerate(hosts):
+                when = HOUR_START + offset + timedelta(minutes=minute)
+                store(h, h.token_hash, when, fast(cpu=float(minute + i)), seq=minute + 1)
+
+    def points(offset: timedelta) -> list:
+        return [
+            (row(h, 300, HOUR_START + offset + timedelta(minutes=m)), row(h, 3600, HOUR_START))
+            for h in hosts
+            for m in (0, 5)
+        ]
+
+    fill(timedelta(0))
+    assert rollups.roll_up(chunk=4, pause=0) == 30  # 8 chunks, one write
+    together = points(timedelta(0))
+    Rollup.objects.all().delete()
+    RollupState.objects.all().delete()
+    monkeypatch.setattr(rollups, "MAX_BUCKETS", 2)  # every chunk its own write
+    assert rollups.roll_up(chunk=4, pause=0) == 30
+    assert points(timedelta(0)) == together
+    assert together[0][0]["host"][0] == [5, 2.0, 4.0]  # pve0, minutes 0-4: cpu 0..4
+    assert rollups.rolled_up_to() == Sample.objects.order_by("-id").first().id
