@@ -163,6 +163,35 @@ async def test_joins_and_samples_arriving_together_share_one_transaction(make_ho
     assert statuses == {(Host.Status.ONLINE,)}
 
 
+async def test_joins_go_ahead_of_the_samples_queued_before_them(make_host, monkeypatch):
+    # The start of a big fleet: thousands of first samples queued, then joins. A join behind
+    # them would wait longer than the agent's join deadline.
+    monkeypatch.setattr("metrics.writer.BATCH", 4)
+    hosts = [(await database_sync_to_async(make_host)(f"pve{i}"))[0] for i in range(3)]
+    writer = Writer()
+    order: list[str] = []
+
+    async def sample(seq: int) -> None:
+        await writer.store(pending(hosts[0], seq))
+        order.append(f"sample {seq}")
+
+    async def join(host: Host) -> None:
+        now = NOW + timedelta(hours=1)
+        assert await writer.call(
+            Host.objects.connect, host.pk, host.token_hash, uuid.uuid4(), uuid.uuid4(), now
+        )
+        order.append(f"join {host.name}")
+
+    samples = [asyncio.ensure_future(sample(seq)) for seq in range(8)]
+    await asyncio.sleep(0)  # the samples are queued, the first batch is being stored
+    await asyncio.gather(*samples, join(hosts[1]), join(hosts[2]))
+    # the first batch (four samples) was on its way; the joins ride in the next one, before
+    # the samples queued ahead of them, and in their own order
+    assert order.index("join pve1") < order.index("join pve2") < order.index("sample 4")
+    assert order.index("sample 3") < order.index("join pve1")
+    assert writer.batches == 3  # 4 samples; 2 joins + 2 samples; 2 samples
+
+
 async def test_a_failing_call_in_a_batch_raises_for_its_caller_only(make_host):
     host, _ = await database_sync_to_async(make_host)("pve1")
     writer = Writer()
