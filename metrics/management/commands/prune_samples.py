@@ -1,9 +1,7 @@
-import signal
-
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from metrics import liveness
+from metrics import liveness, sigterm
 
 
 class Command(BaseCommand):
@@ -27,13 +25,9 @@ class Command(BaseCommand):
         hours = settings.PROXMON_RETENTION_HOURS if older_than is None else older_than
         if hours < 1:
             raise CommandError("--older-than must be at least 1 hour.")
-        stopping = []
-        previous = signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-        try:
-            deleted, rows = liveness.prune_counts(hours, should_stop=lambda: bool(stopping))
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-        stopped = " (stopped early by SIGTERM)" if stopping else ""
+        with sigterm.caught() as stopping:
+            deleted, rows = liveness.prune_counts(hours, should_stop=stopping)
+        stopped = " (stopped early by SIGTERM)" if stopping() else ""
         return (
             f"Deleted {deleted} samples older than {hours} h and {rows} history rows "
             f"past their retention{stopped}."

@@ -1,12 +1,11 @@
 import logging
 import os
-import signal
 import time
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections, connection
 
-from metrics import forecast, rollups
+from metrics import forecast, rollups, sigterm
 
 log = logging.getLogger("proxmon.history")
 
@@ -36,17 +35,13 @@ class Command(BaseCommand):
     def handle(self, every: float | None, parent: int | None, **options) -> str:
         if every is not None and every <= 0:
             raise CommandError("--every must be more than 0 seconds.")
-        stopping: list[bool] = []
-        previous = signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
-        try:
+        with sigterm.caught() as stopping:
             if every is None:
-                done = rollups.roll_up(should_stop=lambda: bool(stopping))
-                stopped = " (stopped early by SIGTERM)" if stopping else ""
+                done = rollups.roll_up(should_stop=stopping)
+                stopped = " (stopped early by SIGTERM)" if stopping() else ""
                 return f"Rolled up {done} samples into history{stopped}."
-            self.loop(every, parent, lambda: bool(stopping) or orphaned(parent))
+            self.loop(every, parent, lambda: stopping() or orphaned(parent))
             return ""
-        finally:
-            signal.signal(signal.SIGTERM, previous)
 
     def loop(self, every: float, parent: int | None, should_stop) -> None:
         next_forecast = 0.0
