@@ -8,12 +8,15 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from websockets.sync.client import connect
 
+from liveserver import ROOT
 from metrics.tests import frames
 
 pytestmark = pytest.mark.e2e
@@ -117,3 +120,17 @@ def test_roll_up_once_from_the_shell_says_how_many(live_server_factory):
     assert server.manage("roll_up").strip() == "Rolled up 4 samples into history."
     assert server.manage("roll_up").strip() == "Rolled up 0 samples into history."
     assert rolled_up_to(server) == newest_sample(server)
+
+
+def test_sigterm_stops_the_worker_between_rounds_and_it_exits_cleanly(live_server_factory):
+    # the flag of metrics/sigterm.py: without it SIGTERM would kill the process (status -15)
+    server = live_server_factory()
+    server.manage("migrate", "--noinput")
+    worker = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "roll_up", "--every", "1000"],
+        env=server.env,
+        cwd=ROOT,
+    )
+    assert server.wait_for(lambda: server.query("SELECT id FROM metrics_rollupstate"), 20)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=10) == 0
