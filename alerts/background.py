@@ -34,6 +34,10 @@ _lock = threading.Lock()
 _worker: Worker | None = None
 
 
+class Interrupted(Exception):
+    """A sweep in progress ends where it is: the server stops, or the lease went to another."""
+
+
 class Worker:
     def __init__(self) -> None:
         self.stop_event = threading.Event()
@@ -55,6 +59,8 @@ class Worker:
             try:
                 close_old_connections()
                 self.round()
+            except Interrupted:
+                pass
             except Exception:
                 log.exception("alert round failed; trying again")
                 connection.close()
@@ -67,25 +73,45 @@ class Worker:
 
     def round(self) -> None:
         now, clock = timezone.now(), time.monotonic()
-        if clock >= self.next_lease:
-            # Renewed (or tried) three times per lease, not at every poll: on SQLite each try is
-            # a write transaction, and ingest waits for the same lock.
-            lease_s = settings.PROXMON_ALERT_LEASE_S
-            self.holder = Lease.acquire(LEASE, liveness.PROCESS_ID, lease_s, now)
-            self.next_lease = clock + lease_s / 3
-        if not self.holder:
+        if not self.keep_lease(now, clock):
             return
         if clock >= self.next_sweep:
             self.next_sweep = clock + settings.PROXMON_ALERT_SWEEP_S
-            engine.sweep(now)
+            engine.sweep(rest=self.rest)
         if clock >= self.next_prune:
             self.next_prune = clock + PRUNE_EVERY_S
             engine.prune(now)
         if settings.PROXMON_HEARTBEAT_URL and clock >= self.next_heartbeat:
             self.next_heartbeat = clock + settings.PROXMON_HEARTBEAT_EVERY_S
             self.submit("heartbeat", ping_heartbeat)
+        self.send_due()
+
+    def keep_lease(self, now, clock: float) -> bool:
+        """Whether this process holds the lease. Renewed (or tried) three times per lease, not
+        at every poll: on SQLite each try is a write transaction, and ingest waits for the same
+        lock."""
+        if clock >= self.next_lease:
+            lease_s = settings.PROXMON_ALERT_LEASE_S
+            self.holder = Lease.acquire(LEASE, liveness.PROCESS_ID, lease_s, now)
+            self.next_lease = clock + lease_s / 3
+        return self.holder
+
+    def send_due(self) -> None:
         for channel_id in sender.due_channels():
             self.submit(channel_id, sender.send_channel, channel_id)
+
+    def rest(self, seconds: float) -> None:
+        """Between the slices of a paced sweep (alerts.engine.sweep): messages committed
+        meanwhile go out now, not after the sweep, and the lease is renewed when due (a sweep
+        of many hosts may take longer than the lease). A stopping server does not wait for
+        the sweep to end, nor does a process that lost the lease go on with it."""
+        if self.wake_event.wait(seconds):
+            self.wake_event.clear()
+            if self.stop_event.is_set():
+                raise Interrupted
+            self.send_due()
+        if not self.keep_lease(timezone.now(), time.monotonic()):
+            raise Interrupted
 
     def submit(self, name: int | str, function, *args) -> None:
         with self.in_flight_lock:

@@ -14,6 +14,8 @@ sweep's, every PROXMON_ALERT_SWEEP_S.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -48,7 +50,8 @@ STATE_FIELDS = [
     "clear_since",
 ]
 
-SWEEP_CHUNK = 500
+# Hosts read per query: ~5 ms of JSON for their facts, held in one go.
+SWEEP_CHUNK = 100
 HOST_FIELDS = ("name", "status", "last_seen_at", "clock_skew_s", "tags")
 
 # host id -> the signature of its last evaluation in this process (see on_facts_changed)
@@ -150,20 +153,29 @@ def on_facts_changed(
         log.exception("evaluating the alerts of host %s failed; the sweep tries again", host_id)
 
 
-def sweep(now: datetime | None = None) -> int:
+def sweep(now: datetime | None = None, rest: Callable[[float], None] | None = None) -> int:
     """Evaluate every host that ever connected; returns how many.
 
     Read in bulk (SWEEP_CHUNK hosts per query); a host is evaluated again, in a transaction of
     its own, only if something is to be written. Most rounds change nothing, and on SQLite a
     transaction per host would take the write lock a thousand times every
     PROXMON_ALERT_SWEEP_S for nothing.
+
+    With `rest` (the alert worker's), the sweep is paced: after each SLICE_S of work it calls
+    `rest(seconds)` for REST_FACTOR times that work, so it takes at most a quarter of the
+    process's one GIL. Run flat out over 5,000 hosts it held the GIL for seconds every 15 s,
+    and every agent connection of the process waited for its acks meanwhile (p99 2.7 s;
+    docs/benchmarks.md, "Issue 11: 5,000 agents"). A paced sweep takes longer: each chunk is
+    judged at the time it is read (`now` fixed by the caller holds for all).
     """
-    now = now or timezone.now()
+    fixed = now
     config = Config.from_settings()
     ids = list(
         Host.objects.exclude(status=Host.Status.NEVER_CONNECTED).values_list("id", flat=True)
     )
+    pace = _Pace(rest)
     for start in range(0, len(ids), SWEEP_CHUNK):
+        now = fixed or timezone.now()
         chunk = ids[start : start + SWEEP_CHUNK]
         facts = dict(HostSummary.objects.filter(host_id__in=chunk).values_list("host_id", "facts"))
         forecasts = dict(Forecast.objects.filter(host_id__in=chunk).values_list("host_id", "data"))
@@ -176,13 +188,50 @@ def sweep(now: datetime | None = None) -> int:
         for host in Host.objects.filter(pk__in=chunk).only(*HOST_FIELDS):
             try:
                 known = with_forecast(facts.get(host.pk) or {}, forecasts.get(host.pk))
-                _, outcome = _run(host, known, rows[host.pk], host.pk in silenced, now, config)
+                observation, outcome = _run(
+                    host, known, rows[host.pk], host.pk in silenced, now, config
+                )
                 if outcome.changed or outcome.changes or outcome.items:
                     with transaction.atomic():
                         evaluate_host(host.pk, now)
+                else:
+                    _seed(host, observation, rows[host.pk])
             except Exception:
                 log.exception("evaluating the alerts of host %s failed", host.pk)
+            pace.step()
     return len(ids)
+
+
+def _seed(host: Host, observation: Observation, rows: dict) -> None:
+    """What a sweep that found nothing to write saw, as if evaluate_host had run: the host's
+    next samples are then not evaluated again at ingest unless their signature differs.
+
+    After a restart the process knew no host, and every host's first sample ran a whole
+    evaluation at ingest, in the sample's transaction: at 5,000 agents that was a sixth of the
+    start (docs/benchmarks.md, "Issue 11: 5,000 agents"). Only a host this process has no
+    record of is seeded: a record from ingest's evaluation may be newer than what this sweep
+    read."""
+    _signatures.setdefault(host.pk, observation.signature())
+    _hosts.setdefault(host.pk, (host.status, host.clock_skew_s, _held(rows.values())))
+
+
+# A paced sweep works this long at a stretch, then rests REST_FACTOR times as long.
+SLICE_S = 0.01
+REST_FACTOR = 3.0
+
+
+class _Pace:
+    def __init__(self, rest: Callable[[float], None] | None) -> None:
+        self.rest = rest
+        self.started = time.perf_counter()
+
+    def step(self) -> None:
+        if self.rest is None:
+            return
+        worked = time.perf_counter() - self.started
+        if worked >= SLICE_S:
+            self.rest(worked * REST_FACTOR)
+            self.started = time.perf_counter()
 
 
 def prune(now: datetime | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from alerts import engine
@@ -89,3 +90,56 @@ def test_hysteresis_holds_through_the_database_and_at_ingest(host, settings):
         (78.0, "firing", "warning"),
         (77.9, "resolved", "warning"),
     ]
+
+
+def test_a_paced_sweep_rests_after_each_slice_and_still_fires_what_is_due(
+    host, channel, settings, monkeypatch
+):
+    channel()
+    settings.PROXMON_ALERT_POOL_CAPACITY_DELAY_S = 600
+    hosts = [host(f"pve{n}", capacity_pct=85.0) for n in range(3)]
+    for each in hosts:
+        evaluate(each)
+    for each in hosts:
+        set_facts(each, capacity_pct=85.0)  # fresh data, as the existing test does
+    monkeypatch.setattr(engine, "SLICE_S", 0.0)  # a slice per host
+    rests: list[float] = []
+    assert engine.sweep(timezone.now() + timedelta(seconds=601), rest=rests.append) == 3
+    assert len(rests) == 3 and all(r > 0 for r in rests)
+    capacity = Alert.objects.filter(rule="pool_capacity")
+    assert [a.state for a in capacity] == ["firing"] * 3
+    assert Delivery.objects.count() == 3
+
+
+def test_a_sweep_without_rest_does_not_rest(host, monkeypatch):
+    evaluate(host("pve7", health="DEGRADED"))
+    monkeypatch.setattr(engine, "SLICE_S", 0.0)
+    monkeypatch.setattr(engine.time, "sleep", lambda s: pytest.fail("slept"))
+    assert engine.sweep() == 1
+
+
+def test_a_sweep_that_writes_nothing_spares_the_next_samples_an_evaluation(host, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from metrics.models import HostSummary
+
+    pve7 = host("pve7", health="DEGRADED")
+    evaluate(pve7)
+    facts = HostSummary.objects.get(host=pve7).facts
+    # a restarted process knows no host: a sample would be evaluated in full at ingest
+    monkeypatch.setattr(engine, "_signatures", {})
+    monkeypatch.setattr(engine, "_hosts", {})
+    with CaptureQueriesContext(connection) as before:
+        engine.on_facts_changed(None, pve7.pk, facts, timezone.now(), 0.0)
+    assert before.captured_queries
+    monkeypatch.setattr(engine, "_signatures", {})
+    monkeypatch.setattr(engine, "_hosts", {})
+    engine.sweep()
+    with CaptureQueriesContext(connection) as after:
+        engine.on_facts_changed(None, pve7.pk, facts, timezone.now(), 0.0)
+    assert after.captured_queries == []
+    # a different condition is still evaluated at ingest
+    facts["fast"]["pools"][0]["health"] = "ONLINE"
+    engine.on_facts_changed(None, pve7.pk, facts, timezone.now(), 0.0)
+    assert Alert.objects.get(rule="pool_health").state == "resolved"
