@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -344,9 +344,17 @@ def _snapshots(datasets: list[dict], now: datetime, t: Thresholds) -> list[Reaso
     # One reason per rule for the whole host (subject ""): the worst dataset it names may change.
     for key, max_days, what, rule in rules:
         late = []
+        # Protocol times (YYYY-MM-DDTHH:MM:SS, then fraction and Z) sort as text to the second:
+        # a time whose second comes after the cut-off's is not late, and is not parsed. This
+        # runs for every dataset of every host at every sweep and sample; parsing them all was
+        # a tenth of a server at 5,000 hosts (docs/benchmarks.md, "Issue 11: 5,000 agents").
+        cutoff = _second(now.timestamp() - max_days * DAY)
         for dataset in datasets:
-            if dataset.get("snapshot_count", 0) > 0 and dataset.get(key):
-                taken = parse_time(dataset[key], key)
+            stamp = dataset.get(key)
+            if dataset.get("snapshot_count", 0) > 0 and stamp:
+                if isinstance(stamp, str) and len(stamp) >= 20 and stamp[:19] > cutoff:
+                    continue
+                taken = parse_time(stamp, key)
                 if (now - taken).total_seconds() > max_days * DAY:
                     late.append((taken, dataset["name"]))
         if not late:
@@ -358,6 +366,11 @@ def _snapshots(datasets: list[dict], now: datetime, t: Thresholds) -> list[Reaso
             text = f"{len(late)} datasets: {what} over {_days(max_days)} old"
             reasons.append(Reason(WARNING, f"{text} ({name}: {_age(now, taken)})", rule))
     return reasons
+
+
+def _second(timestamp: float) -> str:
+    """The protocol time's first 19 characters for the second `timestamp` falls in."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _cut(text: str, limit: int) -> str:

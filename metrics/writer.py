@@ -36,6 +36,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.db import transaction
 
+from metrics import signals
 from metrics.ingest import Pending, Stored, ingest
 
 # Samples per transaction at most: enough to share the commit, short enough that SQLite's write
@@ -62,18 +63,21 @@ def each_in_one_transaction(steps: list[Callable[[], Any]]) -> list[Any]:
     per step, a round trip each on PostgreSQL); only if one raises is that attempt rolled back
     whole and, unless the step was alone, the steps run again, each in a savepoint. Steps open
     no savepoint of their own.
+
+    The steps are one `metrics.signals.batch()`: what receivers deferred to its end runs
+    after the last step, inside the transaction (dropped with an attempt that is rolled back).
     """
     try:
-        with transaction.atomic():
+        with transaction.atomic(), signals.batch():
             return [step() for step in steps]
     except Exception as exc:  # noqa: BLE001 - find out which one, below
         if len(steps) == 1:
             return [exc]
     results: list[Any] = []
-    with transaction.atomic():
+    with transaction.atomic(), signals.batch():
         for step in steps:
             try:
-                with transaction.atomic():
+                with transaction.atomic(), signals.step():
                     results.append(step())
             except Exception as exc:  # noqa: BLE001 - handed to the step's own caller
                 results.append(exc)

@@ -21,6 +21,10 @@ def ago(**delta) -> str:
     return rfc3339(NOW - timedelta(**delta))
 
 
+def fraction_ago(**delta) -> str:
+    return (NOW - timedelta(**delta)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 # --- changes to the fixture's sample data, applied before summary.compact ---------------------
 
 Change = Callable[[dict], None]
@@ -202,6 +206,25 @@ CASES = [
         ["rpool/data: newest snapshot 8 days old"],
     ),
     ("newest snapshot exactly 7 days old", [dataset(newest_snapshot=ago(days=7))], "ok", []),
+    # the cut-off to the second is compared as text; within its second the time is parsed
+    (
+        "newest snapshot 7 days and half a second old",
+        [dataset(newest_snapshot=fraction_ago(days=7, milliseconds=500))],
+        "warning",
+        ["rpool/data: newest snapshot 7 days old"],
+    ),
+    (
+        "newest snapshot half a second short of 7 days old",
+        [dataset(newest_snapshot=fraction_ago(days=7, milliseconds=-500))],
+        "ok",
+        [],
+    ),
+    (
+        "newest snapshot a second short of 7 days old",
+        [dataset(newest_snapshot=ago(days=7, seconds=-1))],
+        "ok",
+        [],
+    ),
     (
         "oldest snapshot 91 days old",
         [dataset(oldest_snapshot=ago(days=91))],
