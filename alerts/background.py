@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 LEASE = "alerts"
 PRUNE_EVERY_S = 3600
+# The share of the process the sweep takes over time, at most (see Worker.round).
+SWEEP_SHARE = 0.1
 
 _lock = threading.Lock()
 _worker: Worker | None = None
@@ -46,6 +48,7 @@ class Worker:
         self.in_flight: set[int | str] = set()
         self.in_flight_lock = threading.Lock()
         self.next_sweep = 0.0
+        self.swept_s = 0.0  # work of the sweep in progress (its slices), seconds
         self.next_prune = 0.0
         self.next_heartbeat = 0.0
         self.holder = False
@@ -76,8 +79,13 @@ class Worker:
         if not self.keep_lease(now, clock):
             return
         if clock >= self.next_sweep:
-            self.next_sweep = clock + settings.PROXMON_ALERT_SWEEP_S
+            self.swept_s = 0.0
             engine.sweep(rest=self.rest)
+            # A paced sweep takes at most a quarter of the process while it runs; over time at
+            # most a tenth: one that worked W seconds is followed by the next 10 W after it
+            # began, if that is later than PROXMON_ALERT_SWEEP_S (thousands of hosts).
+            every = max(settings.PROXMON_ALERT_SWEEP_S, self.swept_s / SWEEP_SHARE)
+            self.next_sweep = clock + every
         if clock >= self.next_prune:
             self.next_prune = clock + PRUNE_EVERY_S
             engine.prune(now)
@@ -105,6 +113,7 @@ class Worker:
         meanwhile go out now, not after the sweep, and the lease is renewed when due (a sweep
         of many hosts may take longer than the lease). A stopping server does not wait for
         the sweep to end, nor does a process that lost the lease go on with it."""
+        self.swept_s += seconds / engine.REST_FACTOR
         if self.wake_event.wait(seconds):
             self.wake_event.clear()
             if self.stop_event.is_set():

@@ -49,3 +49,18 @@ def test_a_process_that_lost_the_lease_stops_sweeping(worker):
 
 def _now():
     return timezone.now(), time.monotonic()
+
+
+def test_a_long_sweep_is_followed_by_the_next_after_ten_times_its_work(
+    worker, host, settings, monkeypatch
+):
+    from alerts import engine
+
+    settings.PROXMON_ALERT_SWEEP_S = 0.0  # the work decides
+    monkeypatch.setattr(engine, "SLICE_S", 0.0)  # a rest after every host
+    for n in range(3):
+        host(f"pve{n}")
+    before = time.monotonic()
+    worker.round()
+    assert worker.swept_s > 0
+    assert worker.next_sweep >= before + worker.swept_s / background.SWEEP_SHARE
