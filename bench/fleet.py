@@ -55,6 +55,7 @@ class Stats:
     joined: int = 0
     latencies: list[float] = field(default_factory=list)
     acks: list[tuple[float, float]] = field(default_factory=list)  # (sent s after start, ms)
+    acks_by_tier: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # the same
     closes: dict[int, int] = field(default_factory=dict)
     handshake_failures: int = 0
     first_handshake_failure: str | None = None
@@ -80,6 +81,7 @@ class SimulatedAgent:
         self.args = args
         self.seq = 0
         self.pending: dict[int, tuple[float, str]] = {}  # seq -> (sent at, frame)
+        self.tiers: dict[int, str] = {}  # seq -> its tier (for latencies by tier)
         self.outbox: asyncio.Queue[int] = asyncio.Queue()
         self.cache: dict[str, tuple[str, str, Callable[[], str] | None]] = {}
         # --raw-same: seq -> (tier, its raw outputs, the frame with raw_same instead)
@@ -114,6 +116,7 @@ class SimulatedAgent:
         seq, now = self.seq, now or datetime.now(UTC)
         data, raw, same = self.payload(tier, now)
         self.pending[seq] = (0.0, frame(seq, tier, now, data))
+        self.tiers[seq] = tier
         if same is not None:
             # built when it is sent that way: most samples of a tier are
             self.same[seq] = (tier, raw, lambda: frame(seq, tier, now, same()))
@@ -235,6 +238,7 @@ class SimulatedAgent:
             if sent is None:
                 continue
             same = self.same.pop(seq, None)
+            tier = self.tiers.pop(seq, "")
             if reply["type"] == "ack":
                 if same is not None:
                     self.acked_raw[same[0]] = same[1]
@@ -246,9 +250,9 @@ class SimulatedAgent:
                 self.stats.acked += 1
                 self.stats.latencies.append(now - sent[0])
                 if self.args.ack_times:
-                    self.stats.acks.append(
-                        (round(sent[0] - self.stats.began, 2), round((now - sent[0]) * 1000, 1))
-                    )
+                    ack = (round(sent[0] - self.stats.began, 2), round((now - sent[0]) * 1000, 1))
+                    self.stats.acks.append(ack)
+                    self.stats.acks_by_tier.setdefault(tier, []).append(ack)
             else:
                 self.stats.nacked += 1
                 print(f"{self.name}: nack {reply.get('error')}", file=sys.stderr)
@@ -319,6 +323,7 @@ async def main(args) -> dict:
     }
     if args.ack_times:
         report["acks"] = stats.acks
+        report["acks_by_tier"] = stats.acks_by_tier
     return report
 
 

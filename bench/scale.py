@@ -281,6 +281,7 @@ def main(argv: list[str] | None = None) -> dict:
             raise RuntimeError(f"fleet failed ({fleet.returncode}):\n{err[-3000:]}")
         result = json.loads(out) if fleet_error is None else {}
         acks = result.pop("acks", [])
+        by_tier = result.pop("acks_by_tier", {})
         if result.get("handshake_failures"):
             report["handshake_failures"] = result["handshake_failures"]
             report["first_handshake_failure"] = result["first_handshake_failure"]
@@ -318,6 +319,10 @@ def main(argv: list[str] | None = None) -> dict:
             report["steady"] = {
                 "sent_after_s": steady_from,
                 **latency_stats([ms for sent, ms in acks if sent >= steady_from]),
+            }
+            report["steady_by_tier"] = {
+                tier: latency_stats([ms for sent, ms in tier_acks if sent >= steady_from])
+                for tier, tier_acks in sorted(by_tier.items())
             }
         steady_rss = [r["rss_mb"] for r in monitor.rows if r["t"] >= steady_from and r["rss_mb"]]
         report["server_rss_mb_steady_max"] = max(steady_rss, default=None)
