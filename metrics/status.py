@@ -60,13 +60,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.signals import setting_changed
 
-from metrics import disks, protection
+from metrics import disks, protection, snapshots
 from metrics.drift import reboot_kernel
 from metrics.forecast import days_left, words
 from metrics.protocol import parse_time
@@ -202,7 +202,13 @@ def _problems(
     for storage in (fast or {}).get("storage", []):
         reasons += _storage(storage, t)
     reasons += _full_soon(fast or {}, facts.get("forecast") or {}, now, t)
-    reasons += _snapshots((facts.get("medium") or {}).get("datasets", []), now, t)
+    datasets = (facts.get("medium") or {}).get("datasets", [])
+    ages = {
+        "snapshot_newest": t.snapshot_newest_max_age_days,
+        "snapshot_oldest": t.snapshot_oldest_max_age_days,
+    }
+    for rule, text in snapshots.findings(datasets, now, ages, _age, _days):
+        reasons.append(Reason(WARNING, text, rule))
     medium = facts.get("medium") or {}
     for rule, subject, text in protection.findings(medium, now, t.backup_max_age_h, _age):
         reasons.append(Reason(WARNING, text, rule, subject))
@@ -333,44 +339,6 @@ def _full_soon(fast: dict, forecast: dict, now: datetime, t: Thresholds) -> list
             if days is not None and days <= t.full_within_days:
                 reasons.append(Reason(WARNING, f"{prefix}{name} {words(days)}", rule, name))
     return reasons
-
-
-def _snapshots(datasets: list[dict], now: datetime, t: Thresholds) -> list[Reason]:
-    reasons = []
-    rules = (
-        ("newest_snapshot", t.snapshot_newest_max_age_days, "newest snapshot", "snapshot_newest"),
-        ("oldest_snapshot", t.snapshot_oldest_max_age_days, "oldest snapshot", "snapshot_oldest"),
-    )
-    # One reason per rule for the whole host (subject ""): the worst dataset it names may change.
-    for key, max_days, what, rule in rules:
-        late = []
-        # Protocol times (YYYY-MM-DDTHH:MM:SS, then fraction and Z) sort as text to the second:
-        # a time whose second comes after the cut-off's is not late, and is not parsed. This
-        # runs for every dataset of every host at every sweep and sample; parsing them all was
-        # a tenth of a server at 5,000 hosts (docs/benchmarks.md, "Issue 11: 5,000 agents").
-        cutoff = _second(now.timestamp() - max_days * DAY)
-        for dataset in datasets:
-            stamp = dataset.get(key)
-            if dataset.get("snapshot_count", 0) > 0 and stamp:
-                if isinstance(stamp, str) and len(stamp) >= 20 and stamp[:19] > cutoff:
-                    continue
-                taken = parse_time(stamp, key)
-                if (now - taken).total_seconds() > max_days * DAY:
-                    late.append((taken, dataset["name"]))
-        if not late:
-            continue
-        taken, name = min(late)  # the worst: taken longest ago
-        if len(late) == 1:
-            reasons.append(Reason(WARNING, f"{name}: {what} {_age(now, taken)} old", rule))
-        else:
-            text = f"{len(late)} datasets: {what} over {_days(max_days)} old"
-            reasons.append(Reason(WARNING, f"{text} ({name}: {_age(now, taken)})", rule))
-    return reasons
-
-
-def _second(timestamp: float) -> str:
-    """The protocol time's first 19 characters for the second `timestamp` falls in."""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _cut(text: str, limit: int) -> str:
