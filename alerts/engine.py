@@ -167,10 +167,10 @@ def on_facts_changed(
 def _evaluate_unknown(pending: dict[int, tuple[dict, datetime]]) -> None:
     """The hosts of a writer's batch that this process had not evaluated yet, at the end of
     the batch (on_facts_changed): their rows, alerts and silences read with a query each for
-    all of them, as the sweep reads them; a host is evaluated on its own (evaluate_host) only
-    if something is to be written. At a restart every host's first sample is such a one, and
-    evaluating each alone (four queries, through the ORM) took a sixth of the process at the
-    start of 5,000 agents (docs/benchmarks.md, "Issue 11: 5,000 agents")."""
+    all of them, as the sweep reads them, and what changed written as evaluate_host writes it.
+    At a restart every host's first sample is such a one, and evaluating each alone (four
+    queries, through the ORM) took a sixth of the process at the start of 5,000 agents
+    (docs/benchmarks.md, "Alerting at 5,000 hosts")."""
     ids = list(pending)
     config = Config.from_settings()
     try:
@@ -186,12 +186,15 @@ def _evaluate_unknown(pending: dict[int, tuple[dict, datetime]]) -> None:
             observation, outcome = _run(
                 host, facts, rows[host.pk], host.pk in silenced, now, config
             )
+            held = rows[host.pk].values()
             if outcome.changed or outcome.changes or outcome.items:
+                # what evaluate_host would read again is read: the host row is locked already
+                # (ingest's update of it in this transaction)
                 with transaction.atomic():
-                    evaluate_host(host.pk, now, facts)
-            else:
-                known = (host.status, host.clock_skew_s, _held(rows[host.pk].values()))
-                transaction.on_commit(partial(_remember, host.pk, observation.signature(), known))
+                    _write(host, rows[host.pk], outcome, now)
+                held = outcome.alerts.values()
+            known = (host.status, host.clock_skew_s, _held(held))
+            transaction.on_commit(partial(_remember, host.pk, observation.signature(), known))
         except Exception:
             log.exception("evaluating the alerts of host %s failed; the sweep tries again", host.pk)
 
