@@ -56,14 +56,14 @@ def step() -> Iterator[None]:
     """One sample of the current batch, in a savepoint of its own: if it raises, what it
     deferred is dropped with it (the batch's other samples keep theirs)."""
     this: _Batch = _current.batch
-    stores = {name: dict(kept) for name, kept in this.stores.items()}
+    saved = {name: dict(kept) for name, kept in this.stores.items()}
     deferred = len(this.deferred)
     try:
         yield
     except BaseException:
-        for name in list(this.stores):
-            this.stores[name].clear()
-            this.stores[name].update(stores.get(name, {}))
+        for name, kept in this.stores.items():  # in place: deferred functions hold them
+            kept.clear()
+            kept.update(saved.get(name, {}))
         del this.deferred[deferred:]
         raise
 
