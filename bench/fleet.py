@@ -16,8 +16,9 @@ sample of a tier on each connection, and every resent one, carries `raw`. With
 ~0.15 ms a fast sample instead of ~3.5 ms), for fleets of thousands.
 
 Prints a JSON report: samples acked, per second, ack latency percentiles, nacks, reconnects,
-failed opening handshakes, when every agent's first three samples (the start) were acked; with
---ack-times also every ack as [sent s after start, ms].
+failed opening handshakes, when every agent's first three samples (the start) were acked, and
+when this process's own event loop ran more than 50 ms late (`lags`); with --ack-times also
+every ack as [sent s after start, ms].
 """
 
 from __future__ import annotations
@@ -61,6 +62,24 @@ class Stats:
     first_handshake_failure: str | None = None
     began: float = field(default_factory=time.perf_counter)
     started: list[float] = field(default_factory=list)  # s until an agent's first 3 were acked
+    lags: list[tuple[float, float]] = field(default_factory=list)  # (s after start, ms) > 50 ms
+
+
+LAG_PERIOD_S = 0.01
+LAG_REPORTED_S = 0.05
+
+
+async def watch_lag(stats: Stats) -> None:
+    """Record when this process's own loop ran late: its ack times then include the delay, and
+    the samples it could not send meanwhile go out together (a burst the server did not cause).
+    """
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(LAG_PERIOD_S)
+        late = loop.time() - before - LAG_PERIOD_S
+        if late > LAG_REPORTED_S:
+            stats.lags.append((round(time.perf_counter() - stats.began, 2), round(late * 1000, 1)))
 
 
 def frame(seq: int, tier: str, collected_at: datetime, data_json: str) -> str:
@@ -138,10 +157,18 @@ class SimulatedAgent:
             self.collect("fast", now - timedelta(seconds=i * step_s))
 
     async def schedule(self, tier: str, interval: float) -> None:
-        await asyncio.sleep(random.uniform(0, min(interval, self.intervals["fast"])))
+        # As the real agent (agent/collect.py `collect_forever`): a fixed cadence from a random
+        # phase. Sleeping `interval` after each collection instead let every agent whose timer
+        # fell into a stall of this process's loop (the start's 5,000 handshakes) keep the
+        # phase the stall gave them: hundreds of agents sending in the same 100 ms every 30 s.
+        loop = asyncio.get_running_loop()
+        due = loop.time() + random.uniform(0, min(interval, self.intervals["fast"]))
         while True:
+            await asyncio.sleep(max(0.0, due - loop.time()))
             self.collect(tier)
-            await asyncio.sleep(interval)
+            due += interval
+            while due <= loop.time():  # overran (this process stalled): skip, as the agent does
+                due += interval
 
     async def run(self, deadline: float, delay: float = 0.0) -> None:
         await asyncio.sleep(delay)  # --ramp: agents start one after the other
@@ -275,7 +302,6 @@ async def main(args) -> dict:
         lines = lines[: args.hosts]
     intervals = {"fast": args.fast, "medium": args.medium, "slow": args.slow}
     stats = Stats()
-    began_unix = time.time()
     deadline = time.monotonic() + args.duration
     agents = [
         SimulatedAgent(
@@ -296,8 +322,11 @@ async def main(args) -> dict:
             agent.backfill(args.backfill_hours, args.backfill_step)
     started = time.monotonic()
     stats.began = time.perf_counter()  # the agents set up: ack times count from here
+    began_unix = time.time()
     ramp = args.ramp / max(1, len(agents))
+    watcher = asyncio.create_task(watch_lag(stats))
     await asyncio.gather(*(agent.run(deadline, i * ramp) for i, agent in enumerate(agents)))
+    watcher.cancel()
     elapsed = time.monotonic() - started
     ms = [v * 1000 for v in stats.latencies[args.skip :]] if stats.latencies else []
     report: dict[str, Any] = {
@@ -320,6 +349,8 @@ async def main(args) -> dict:
         "handshake_failures": stats.handshake_failures,
         "first_handshake_failure": stats.first_handshake_failure,
         "began_unix": began_unix,
+        # this process's loop late by more than 50 ms: [s after start, ms]
+        "lags": stats.lags,
     }
     if args.ack_times:
         report["acks"] = stats.acks

@@ -282,6 +282,10 @@ def main(argv: list[str] | None = None) -> dict:
         result = json.loads(out) if fleet_error is None else {}
         acks = result.pop("acks", [])
         by_tier = result.pop("acks_by_tier", {})
+        if args.keep:  # every ack, to line up with the server's log: [sent s after began_unix, ms]
+            (workdir / "acks.json").write_text(
+                json.dumps({"began_unix": result.get("began_unix"), "acks": acks})
+            )
         if result.get("handshake_failures"):
             report["handshake_failures"] = result["handshake_failures"]
             report["first_handshake_failure"] = result["first_handshake_failure"]
@@ -315,6 +319,13 @@ def main(argv: list[str] | None = None) -> dict:
             "server_rss_mb_after": monitor.total(rss_mb),
         })  # fmt: skip
         steady_from = args.duration / 2 if args.steady_after is None else args.steady_after
+        lags = result.get("lags", [])
+        # The simulator's own loop late by > 50 ms: its acks of that moment count the delay too.
+        report["fleet_lags"] = {
+            "n": len(lags),
+            "max_ms": max((ms for _, ms in lags), default=0.0),
+            "steady": [lag for lag in lags if lag[0] >= steady_from][:20],
+        }
         if acks:
             report["steady"] = {
                 "sent_after_s": steady_from,
