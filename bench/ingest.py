@@ -58,7 +58,8 @@ def main() -> None:
     from bench.payloads import rfc3339
     from hosts.models import Host
     from metrics.consumers import decode_sample
-    from metrics.ingest import Memo, Pending
+    from metrics.ingest import Pending
+    from metrics.memo import Memo
     from metrics.writer import ingest_many
 
     hosts = [Host.objects.create(name=f"pve{i:04d}", token_hash="x") for i in range(args.hosts)]

@@ -23,8 +23,9 @@ from hosts.models import Host
 from metrics import events, liveness
 from metrics.connection_watch import checker
 from metrics.decode import FrameError, KeptRaw, Rejected, SampleFrame, decode_frame, resolve
-from metrics.ingest import Memo, Pending, TokenRevoked
+from metrics.ingest import Pending, TokenRevoked
 from metrics.limits import client_address, join_limiter
+from metrics.memo import Memo
 from metrics.protocol import INT64_MAX
 from metrics.writer import writer
 

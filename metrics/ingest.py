@@ -7,8 +7,7 @@ metrics/writer.py stores the samples of many connections in one transaction (gro
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,12 +16,11 @@ from django.db import transaction
 from hosts.models import Host
 from metrics import codec, guestindex, signals, summary
 from metrics.decode import SampleFrame, sample_frame
+from metrics.memo import KEYFRAME_EVERY, Memo, keyframe_text, remember_keyframe
 from metrics.models import HostSummary, Keyframe, LatestSample, MetricPoint, Sample
 from metrics.rawsql import execute as _execute
 from metrics.rawsql import prep as _prep
 
-# Samples are compressed against a keyframe of their host and tier that is at most this old.
-KEYFRAME_EVERY = timedelta(hours=1)
 # A latest sample from further in the future than this (a clock that was wrong and has been
 # corrected) no longer blocks newer samples from becoming the latest.
 FUTURE_TOLERANCE = timedelta(seconds=60)
@@ -131,27 +129,6 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
-@dataclass
-class Memo:
-    """What one connection's samples stored, so that the next sample need not read it back.
-
-    Each agent connection keeps one (one connection per host; its samples are stored one at
-    a time, in order). A new connection starts empty, so what another server process wrote
-    for the host while this one did not hold it is read again.
-    """
-
-    keyframes: dict[str, tuple[int, datetime]] = field(default_factory=dict)  # tier -> current
-    latest: dict[str, datetime] = field(default_factory=dict)  # tier -> its latest collected_at
-    guests: dict[int, tuple] | None = None  # vmid -> guestindex.RUNTIME_FIELDS
-    facts: dict | None = None  # HostSummary.facts
-    kernel_known: bool = False  # Host.kernel is set
-
-    def update(self, other: Memo) -> None:
-        self.keyframes.update(other.keyframes)
-        self.latest.update(other.latest)
-        self.guests, self.facts, self.kernel_known = other.guests, other.facts, other.kernel_known
-
-
 HOST_SEEN = f"UPDATE {Host._meta.db_table} SET last_seen_at = %s WHERE id = %s AND token_hash = %s"
 HOST_SEEN_SKEW = (
     f"UPDATE {Host._meta.db_table} SET last_seen_at = %s, clock_skew_s = %s"
@@ -193,10 +170,10 @@ def _store_sample(
         keyframe = Keyframe.objects.create(
             host_id=host_id, tier=tier, created_at=received_at, data=codec.compress(text)
         )
-        _keyframe_texts[keyframe.pk] = text
+        remember_keyframe(keyframe.pk, text)
         current, dictionary = (keyframe.pk, received_at), text
     else:
-        dictionary = _keyframe_text(current[0])
+        dictionary = keyframe_text(current[0])
     learned.keyframes[tier] = current
     body = codec.compress(text, dictionary)
     created = _insert_sample(host_id, tier, collected_at, received_at, current[0], body)
@@ -226,23 +203,6 @@ INSERT_SAMPLE = (
     " VALUES (%s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (host_id, tier, collected_at) DO NOTHING"
 )
-
-
-# The JSON text of recent keyframes by id, so most samples need no extra read to compress.
-_keyframe_texts: OrderedDict[int, bytes] = OrderedDict()
-KEYFRAME_CACHE = 512
-
-
-def _keyframe_text(keyframe_id: int) -> bytes:
-    text = _keyframe_texts.get(keyframe_id)
-    if text is None:
-        stored = Keyframe.objects.values_list("data", flat=True).get(pk=keyframe_id)
-        text = codec.decompress(bytes(stored))
-    _keyframe_texts[keyframe_id] = text
-    _keyframe_texts.move_to_end(keyframe_id)
-    while len(_keyframe_texts) > KEYFRAME_CACHE:
-        _keyframe_texts.popitem(last=False)
-    return text
 
 
 def _update_latest(

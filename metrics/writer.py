@@ -38,6 +38,7 @@ from django.db import transaction
 
 from metrics import signals
 from metrics.ingest import Pending, Stored, ingest
+from metrics.memo import prefetch
 
 # Samples per transaction at most: enough to share the commit, short enough that SQLite's write
 # lock is not held for long (other processes, the pruner and joins wait for it).
@@ -49,11 +50,27 @@ SLOTS = 4 * BATCH
 
 def ingest_many(pending: list[Pending]) -> list[Stored | Exception]:
     """Store several samples in one transaction; per sample its Stored or what it raised."""
-    return each_in_one_transaction([partial(ingest_pending, item) for item in pending])
+    steps: list[Callable[[], Any]] = [partial(ingest_pending, item) for item in pending]
+    return each_in_one_transaction(steps, _prefetch(steps))
 
 
-def each_in_one_transaction(steps: list[Callable[[], Any]]) -> list[Any]:
+def _prefetch(steps: list[Callable[[], Any]]) -> Callable[[], None] | None:
+    """What the memos of the samples among `steps` lack, read at once (metrics/memo.py)."""
+    pending = [
+        step.args[0]
+        for step in steps
+        if isinstance(step, partial) and step.func is ingest_pending and step.args[0].memo
+    ]
+    return partial(prefetch, pending) if pending else None
+
+
+def each_in_one_transaction(
+    steps: list[Callable[[], Any]], prepare: Callable[[], None] | None = None
+) -> list[Any]:
     """Run `steps` in one transaction; per step its result, or the exception it raised.
+
+    `prepare` runs first, in the same transaction: reads that spare the steps their own. It
+    only saves work, so if anything fails the steps run again without it.
 
     A step that raises (TokenRevoked, a database error) takes none of the others with it: its
     exception is returned in its place and the others still commit. If the commit itself fails,
@@ -69,9 +86,11 @@ def each_in_one_transaction(steps: list[Callable[[], Any]]) -> list[Any]:
     """
     try:
         with transaction.atomic(), signals.batch():
+            if prepare is not None:
+                prepare()
             return [step() for step in steps]
     except Exception as exc:  # noqa: BLE001 - find out which one, below
-        if len(steps) == 1:
+        if len(steps) == 1 and prepare is None:
             return [exc]
     results: list[Any] = []
     with transaction.atomic(), signals.batch():
@@ -132,7 +151,9 @@ class Writer:
                 batch, self.queue = batch + self.queue[:room], self.queue[room:]
                 try:
                     steps = [step for step, _ in batch]
-                    results = await database_sync_to_async(each_in_one_transaction)(steps)
+                    results = await database_sync_to_async(each_in_one_transaction)(
+                        steps, _prefetch(steps)
+                    )
                 except BaseException as exc:  # the commit failed: none of them is stored
                     results = [exc] * len(batch)
                     if isinstance(exc, asyncio.CancelledError):
