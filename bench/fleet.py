@@ -66,6 +66,7 @@ class Stats:
 
 
 LAG_PERIOD_S = 0.01
+PING_INTERVAL_S = 20.0  # agent/reporter.py
 LAG_REPORTED_S = 0.05
 
 
@@ -206,7 +207,7 @@ class SimulatedAgent:
                 task.cancel()
 
     async def session(self, deadline: float) -> None:
-        async with connect(self.url, open_timeout=60, max_size=None, ping_interval=20) as ws:
+        async with connect(self.url, open_timeout=60, max_size=None, ping_interval=None) as ws:
             await ws.send(json.dumps({"type": "join", "protocol": 1, "host": self.name,
                                       "token": self.token, "agent_version": "bench"}))  # fmt: skip
             reply = json.loads(await asyncio.wait_for(ws.recv(), 60))
@@ -218,6 +219,7 @@ class SimulatedAgent:
             for seq in sorted(self.pending):
                 self.outbox.put_nowait(seq)
             reader = asyncio.create_task(self.read(ws))
+            pinger = asyncio.create_task(self.keepalive(ws))
             try:
                 if self.args.saturate:
                     sender = asyncio.create_task(self.saturate(ws, deadline))
@@ -236,6 +238,21 @@ class SimulatedAgent:
                     task.result()  # ConnectionClosed, usually
             finally:
                 reader.cancel()
+                pinger.cancel()
+
+    async def keepalive(self, ws) -> None:
+        """A ping every 20 s, as the real agent's websockets keepalive, at a fixed cadence from
+        the connection's opening (see `schedule`): the library's own sleeps 20 s after each
+        ping, so a stall of this process lined up thousands of agents' pings, and the server
+        got them within one second every 20 s. Real agents do not share a loop."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + PING_INTERVAL_S
+        while True:
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            await ws.ping()
+            due += PING_INTERVAL_S
+            while due <= loop.time():
+                due += PING_INTERVAL_S
 
     async def send_queued(self, ws) -> None:
         while True:
