@@ -20,7 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from hosts.models import Host
-from metrics import events, liveness
+from metrics import codec, events, liveness
 from metrics.connection_watch import checker
 from metrics.decode import FrameError, KeptRaw, Rejected, SampleFrame, decode_frame, resolve
 from metrics.ingest import Pending, TokenRevoked
@@ -36,6 +36,8 @@ PROTOCOL_VERSIONS = (1,)
 INLINE_FRAME_BYTES = 64 * 1024
 # Frames from this size on wait for a slot (metrics/writer.py) before they are decoded.
 SLOT_FRAME_BYTES = 4096
+# The key of a websocket.receive message whose frame waits compressed (`manage.py serve`).
+PACKED = "proxmon.zstd"
 NACKS_BEFORE_CLOSE = 10
 # Two samples of a tier whose delays differ by less than this are live, not a resent backlog.
 SKEW_STEADY_S = 5.0
@@ -158,7 +160,18 @@ class AgentConsumer(AsyncWebsocketConsumer):
         async with writer().slots:
             await self._handle(text_data)
 
-    async def _handle(self, text_data: str) -> None:
+    async def websocket_receive(self, message: dict) -> None:
+        packed = message.get(PACKED)
+        if packed is None:
+            await super().websocket_receive(message)
+            return
+        # A big frame that arrived while every slot was taken, compressed to wait (`manage.py
+        # serve`): decompressed only once it has a slot (its size was checked by daphne).
+        if not self.closed:
+            async with writer().slots:
+                await self._handle(codec.decompress(packed))
+
+    async def _handle(self, text_data: str | bytes) -> None:
         try:
             if len(text_data) > INLINE_FRAME_BYTES:
                 frame = await sync_to_async(decode_frame, thread_sensitive=False)(

@@ -177,6 +177,13 @@ class Writer:
 _writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Writer] = weakref.WeakKeyDictionary()
 
 
+def backlogged() -> bool:
+    """True when a big frame arriving now would wait for a slot: every one is taken (on the
+    event loop's thread)."""
+    current = _writers.get(asyncio.get_running_loop())
+    return current is not None and current.slots.locked()
+
+
 def writer() -> Writer:
     """The writer of the running event loop (a server process has one loop)."""
     loop = asyncio.get_running_loop()

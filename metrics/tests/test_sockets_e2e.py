@@ -1,16 +1,24 @@
-"""A real daphne process (`manage.py serve`): wrong socket paths, and the keepalive deadline."""
+"""A real daphne process (`manage.py serve`): wrong socket paths, the keepalive deadline, and
+frames that wait for a slot compressed."""
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
+import sqlite3
 import time
+from datetime import timedelta
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from bench.enrol import make_hosts
+from metrics import codec
+from metrics.consumers import SLOT_FRAME_BYTES
 from metrics.tests import frames
+from metrics.writer import SLOTS
 
 pytestmark = pytest.mark.e2e
 
@@ -104,3 +112,60 @@ async def test_agent_that_only_answers_pings_stays_online(live_server_factory):
     await ws.send(json.dumps(frames.sample("slow", seq=1)))
     assert json.loads(await ws.recv()) == {"type": "ack", "seq": 1}
     await ws.close()
+
+
+# --- a writer that is behind: big frames wait compressed --------------------------------------
+
+
+def big_sample(seq: int) -> dict:
+    """A fast sample over SLOT_FRAME_BYTES (the fixture's guests, ten times over)."""
+    data = copy.deepcopy(frames.DATA["fast"])
+    guests = data["guests"]
+    data["guests"] = [{**g, "vmid": g["vmid"] + 1000 * n} for n in range(10) for g in guests]
+    sample = frames.sample("fast", seq, frames.BASE_TIME + timedelta(seconds=30 * seq), data=data)
+    assert len(json.dumps(sample)) >= SLOT_FRAME_BYTES
+    return sample
+
+
+async def test_frames_arriving_while_every_slot_is_taken_wait_compressed_and_are_stored_as_sent(
+    live_server_factory, tmp_path
+):
+    server = live_server_factory().start()
+    count = SLOTS + 20
+    make_hosts(server, count, tmp_path / "tokens")
+    hosts = [line.split()[:2] for line in (tmp_path / "tokens").read_text().splitlines()]
+    agents = []
+    for name, token in hosts:
+        ws = await connect(server.url, max_size=None)
+        await ws.send(json.dumps(frames.join(name, token)))
+        assert json.loads(await ws.recv())["type"] == "joined"
+        agents.append(ws)
+    # Holding SQLite's write lock stalls the writer: each agent's first sample keeps its slot
+    # until the lock is gone, the last 20 agents' samples and everybody's second one wait.
+    lock = sqlite3.connect(server.db_path, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    sent = {}
+    for seq in (1, 2):
+        for ws in agents:
+            sent[ws, seq] = big_sample(seq)
+            await ws.send(json.dumps(sent[ws, seq]))
+    await asyncio.to_thread(
+        server.wait_for, lambda: "agent frames wait compressed" in server.log(), 10, 0.05
+    )
+    lock.execute("ROLLBACK")
+
+    for ws in agents:
+        replies = [json.loads(await asyncio.wait_for(ws.recv(), 30)) for _ in (1, 2)]
+        assert replies == [{"type": "ack", "seq": 1}, {"type": "ack", "seq": 2}]
+        await ws.close()
+    assert "agent frames wait compressed" in server.log()
+    # the last agent's samples waited compressed: stored as it sent them
+    rows = server.query(
+        "SELECT s.body, k.data FROM metrics_sample s JOIN metrics_keyframe k"
+        " ON k.id = s.keyframe_id JOIN hosts_host h ON h.id = s.host_id"
+        " WHERE h.name = ? ORDER BY s.collected_at",
+        hosts[-1][0],
+    )
+    assert [codec.decode(body, keyframe)["data"] for body, keyframe in rows] == [
+        sent[agents[-1], seq]["data"] for seq in (1, 2)
+    ]
