@@ -6,10 +6,11 @@ changed, their transitions and the host's message to each channel that wants it 
 alerts.models.Delivery). The transition and its notification commit together or not at all.
 
 At ingest (`on_facts_changed`, in the sample's transaction) the host is evaluated only when
-what holds changed (Observation.signature): a sample like the one before costs no query. A host
-this process has not evaluated yet (after a restart: every host) is evaluated at the end of
-the writer's batch, together with the batch's other such hosts (`_evaluate_unknown`), still
-in the samples' transaction. Everything that time alone changes (delays, offline, stale data,
+what holds changed (Observation.signature): a sample like the one before costs no query. In a
+batch of the writer, a host to be evaluated (one whose conditions changed, or one this process
+has not evaluated yet: after a restart, every host) is evaluated at the end of the batch,
+together with the batch's other such hosts (`_evaluate_batch`), still in the samples'
+transaction. Everything that time alone changes (delays, offline, stale data,
 ages) is the sweep's, every PROXMON_ALERT_SWEEP_S, paced so that it takes at most a quarter of
 the process.
 """
@@ -148,15 +149,15 @@ def on_facts_changed(
         )
         if observation.signature() == _signatures.get(host_id):
             return
-    else:
-        unknown = signals.store("alerts.unknown")
-        if unknown is not None:
-            # a host this process has not evaluated yet (after a restart: every host), in a
-            # batch of the writer: evaluated with the batch's other such hosts at its end
-            if not unknown:
-                signals.defer(partial(_evaluate_unknown, unknown))
-            unknown[host_id] = (facts, now)
-            return
+    due = signals.store("alerts.due")
+    if due is not None:
+        # in a batch of the writer: evaluated with the batch's other hosts at its end (a
+        # host this process has not evaluated yet, after a restart every host, or one whose
+        # conditions changed), with the facts of its last sample in the batch
+        if not due:
+            signals.defer(partial(_evaluate_batch, due))
+        due[host_id] = (facts, now)
+        return
     try:
         with transaction.atomic():  # a savepoint: an alert bug never costs the sample
             evaluate_host(host_id, now, facts)
@@ -164,13 +165,14 @@ def on_facts_changed(
         log.exception("evaluating the alerts of host %s failed; the sweep tries again", host_id)
 
 
-def _evaluate_unknown(pending: dict[int, tuple[dict, datetime]]) -> None:
-    """The hosts of a writer's batch that this process had not evaluated yet, at the end of
-    the batch (on_facts_changed): their rows, alerts and silences read with a query each for
-    all of them, as the sweep reads them, and what changed written as evaluate_host writes it.
-    At a restart every host's first sample is such a one, and evaluating each alone (four
-    queries, through the ORM) took a sixth of the process at the start of 5,000 agents
-    (docs/benchmarks.md, "Alerting at 5,000 hosts")."""
+def _evaluate_batch(pending: dict[int, tuple[dict, datetime]]) -> None:
+    """The hosts of a writer's batch to be evaluated, at the end of the batch
+    (on_facts_changed): their rows, alerts and silences read with a query each for all of
+    them, as the sweep reads them, and what changed written as evaluate_host writes it. At a
+    restart every host's first sample is to be evaluated, and its next two (the other tiers)
+    change its conditions: evaluating each alone (four queries, through the ORM) took a sixth
+    of the process at the start of 5,000 agents (docs/benchmarks.md, "Alerting at 5,000
+    hosts")."""
     ids = list(pending)
     config = Config.from_settings()
     try:
@@ -180,23 +182,42 @@ def _evaluate_unknown(pending: dict[int, tuple[dict, datetime]]) -> None:
     except Exception:
         log.exception("reading the alerts of %d hosts failed; the sweep tries again", len(ids))
         return
+    writes = []
     for host in hosts:
         facts, now = pending[host.pk]
         try:
             observation, outcome = _run(
                 host, facts, rows[host.pk], host.pk in silenced, now, config
             )
-            held = rows[host.pk].values()
-            if outcome.changed or outcome.changes or outcome.items:
-                # what evaluate_host would read again is read: the host row is locked already
-                # (ingest's update of it in this transaction)
-                with transaction.atomic():
-                    _write(host, rows[host.pk], outcome, now)
-                held = outcome.alerts.values()
-            known = (host.status, host.clock_skew_s, _held(held))
-            transaction.on_commit(partial(_remember, host.pk, observation.signature(), known))
         except Exception:
             log.exception("evaluating the alerts of host %s failed; the sweep tries again", host.pk)
+            continue
+        if outcome.changed or outcome.changes or outcome.items:
+            writes.append((host, rows[host.pk], outcome, now, observation))
+        else:
+            known = (host.status, host.clock_skew_s, _held(rows[host.pk].values()))
+            transaction.on_commit(partial(_remember, host.pk, observation.signature(), known))
+    # What evaluate_host would read again is what was read: the host rows are locked already
+    # (ingest's update of each in this transaction). All hosts in one go; if that fails, each
+    # alone, so that one host's failure costs no other its alerts. (`dict(rows)`: a write
+    # adds the new alerts to it, and an attempt rolled back must not leave them there.)
+    try:
+        with transaction.atomic():
+            _write_many([(h, dict(rows), out, at) for h, rows, out, at, _ in writes])
+        written = writes
+    except Exception:
+        written = []
+        for write in writes:
+            host, rows, outcome, now, _ = write
+            try:
+                with transaction.atomic():
+                    _write(host, dict(rows), outcome, now)
+                written.append(write)
+            except Exception:
+                log.exception("writing host %s's alerts failed; the sweep tries again", host.pk)
+    for host, _, outcome, _, observation in written:
+        known = (host.status, host.clock_skew_s, _held(outcome.alerts.values()))
+        transaction.on_commit(partial(_remember, host.pk, observation.signature(), known))
 
 
 def _read(ids: list[int], now: datetime) -> tuple[dict[int, dict], set[int]]:
@@ -311,16 +332,28 @@ def _state(row: Alert) -> AlertState:
 
 
 def _write(host: Host, rows: dict, outcome: Outcome, now: datetime) -> None:
-    for key in outcome.changed:
-        state = outcome.alerts[key]
-        values = {name: getattr(state, name) for name in STATE_FIELDS}
-        values["changes"] = [rfc3339(at) for at in state.changes]
-        values["updated_at"] = now
-        row = rows.get(key)
-        if row is None:
-            rows[key] = Alert.objects.create(host_id=host.pk, rule=key[0], subject=key[1], **values)
-        else:
-            Alert.objects.filter(pk=row.pk).update(**values)
+    _write_many([(host, rows, outcome, now)])
+
+
+def _write_many(writes: list[tuple[Host, dict, Outcome, datetime]]) -> None:
+    """What changed for these hosts: alerts (the new ones in one insert for all), their
+    transitions (one insert) and the messages. `rows` (each host's alerts by key) gains the
+    new alerts. At a restart of 5,000 agents many hosts' first evaluations write at once."""
+    new: list[Alert] = []
+    for host, rows, outcome, now in writes:
+        for key in outcome.changed:
+            state = outcome.alerts[key]
+            values = {name: getattr(state, name) for name in STATE_FIELDS}
+            values["changes"] = [rfc3339(at) for at in state.changes]
+            values["updated_at"] = now
+            row = rows.get(key)
+            if row is None:
+                new.append(Alert(host_id=host.pk, rule=key[0], subject=key[1], **values))
+            else:
+                Alert.objects.filter(pk=row.pk).update(**values)
+    by_host = {host.pk: rows for host, rows, _, _ in writes}
+    for alert in Alert.objects.bulk_create(new):
+        by_host[alert.host_id][alert.rule, alert.subject] = alert
     Transition.objects.bulk_create(
         Transition(
             alert_id=rows[change.alert.key].pk,
@@ -331,10 +364,12 @@ def _write(host: Host, rows: dict, outcome: Outcome, now: datetime) -> None:
             level=change.alert.level,
             text=change.alert.text[:255],
         )
+        for host, rows, outcome, now in writes
         for change in outcome.changes
     )
-    if outcome.items:
-        _queue(host, outcome, now)
+    for host, _, outcome, now in writes:
+        if outcome.items:
+            _queue(host, outcome, now)
 
 
 def _queue(host: Host, outcome: Outcome, now: datetime) -> None:

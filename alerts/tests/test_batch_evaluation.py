@@ -1,5 +1,6 @@
-"""Hosts the process has not evaluated yet, evaluated together at the end of the writer's batch
-(alerts.engine._evaluate_unknown; metrics.signals.batch)."""
+"""Hosts to be evaluated (not evaluated by this process yet, or whose conditions changed),
+evaluated together at the end of the writer's batch (alerts.engine._evaluate_batch;
+metrics.signals.batch)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,22 @@ def test_unknown_hosts_cost_the_same_queries_however_many_there_are(make_host, m
     assert alert_queries(1, "one") == alert_queries(5, "five") == 1
 
 
+def test_known_hosts_whose_conditions_changed_are_read_once_for_all(make_host):
+    # a restarted server: each host's next samples (its other tiers) change what holds
+    def alert_reads(count: int, prefix: str) -> int:
+        hosts = [online(make_host, f"{prefix}{n}") for n in range(count)]
+        ingest_many([sample(host) for host in hosts])  # evaluated: known to the process
+        with CaptureQueriesContext(connection) as queries:
+            ingest_many([sample(host, "DEGRADED", seq=2) for host in hosts])
+        assert Alert.objects.filter(host__in=hosts, rule="pool_health").count() == count
+        return sum(
+            q["sql"].startswith("SELECT") and '"alerts_alert"' in q["sql"]
+            for q in queries.captured_queries
+        )
+
+    assert alert_reads(1, "one") == alert_reads(5, "five") == 1
+
+
 def test_a_sample_that_fails_takes_its_evaluation_with_it(make_host, channel):
     channel()
     good, bad = online(make_host, "pve1"), online(make_host, "pve2")
@@ -86,7 +103,9 @@ def test_a_sample_that_fails_takes_its_evaluation_with_it(make_host, channel):
     assert bad.pk not in engine._signatures
 
 
-def test_a_known_host_whose_conditions_changed_is_evaluated_at_once(make_host, channel):
+def test_a_known_host_whose_conditions_changed_is_evaluated_in_the_samples_commit(
+    make_host, channel
+):
     channel()
     host = online(make_host, "pve1")
     ingest_many([sample(host)])
