@@ -216,7 +216,10 @@ class SimulatedAgent:
                 raise ConnectionClosed(None, None)
             self.stats.joined += 1
             self.acked_raw = {}  # raw_same refers to this connection only
-            # resend what was not acked, in order, then the new ones
+            # what was not acked, in order, each once (as the real agent's buffer): samples
+            # collected while no connection was up are queued already, and were sent twice
+            while not self.outbox.empty():
+                self.outbox.get_nowait()
             for seq in sorted(self.pending):
                 self.outbox.put_nowait(seq)
             reader = asyncio.create_task(self.read(ws))

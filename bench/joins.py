@@ -1,6 +1,7 @@
 """How long agents take to join: one at a time, and all at once after a server restart.
 
     .venv/bin/python -m bench.joins --hosts 1000
+    .venv/bin/python -m bench.joins --hosts 2000 --rounds 0 --profile var/joins.raw  # py-spy --gil
 
 Starts a real server (`manage.py serve`, SQLite, the production bcrypt cost), registers the
 hosts, then measures (1) single joins one after another: connect, join frame, `joined`, token
@@ -14,6 +15,7 @@ import argparse
 import asyncio
 import json
 import resource
+import signal
 import statistics
 import sys
 import tempfile
@@ -24,6 +26,7 @@ from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.profiling import profile, summarize_profile  # noqa: E402
 from liveserver import LiveServer  # noqa: E402
 
 MAKE_HOSTS = """
@@ -60,7 +63,7 @@ def serve_hosts(hosts: int) -> tuple[LiveServer, list[list[str]]]:
     return server.start(), agents
 
 
-async def main(hosts: int, rounds: int) -> None:
+async def main(hosts: int, rounds: int, profile_path: Path | None = None) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     server, agents = serve_hosts(hosts)
@@ -71,11 +74,16 @@ async def main(hosts: int, rounds: int) -> None:
             ws = await join(server.url, name, token)
             single.append(time.perf_counter() - start)
             await ws.close()
-        print(
-            f"single join: median {statistics.median(single) * 1000:.1f} ms, "
-            f"p90 {sorted(single)[int(len(single) * 0.9)] * 1000:.1f} ms over {rounds}"
-        )
-
+        if single:
+            print(
+                f"single join: median {statistics.median(single) * 1000:.1f} ms, "
+                f"p90 {sorted(single)[int(len(single) * 0.9)] * 1000:.1f} ms over {rounds}"
+            )
+        spy = None
+        if profile_path is not None:  # the bursts, only the thread holding the GIL
+            assert server.process is not None
+            spy = profile(server.process.pid, 30, 0, profile_path, gil=True)
+            time.sleep(1)  # py-spy attached
         for count in sorted({min(500, hosts), hosts}):
             start = time.perf_counter()
             sockets = await asyncio.gather(*(join(server.url, n, t) for n, t in agents[:count]))
@@ -101,6 +109,10 @@ async def main(hosts: int, rounds: int) -> None:
                 ),
                 timeout=60,
             )
+        if spy is not None and profile_path is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes what it has
+            spy.wait()
+            print(json.dumps(summarize_profile(profile_path), indent=1))
     finally:
         server.stop()
 
@@ -109,5 +121,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=50, help="single joins to time")
+    parser.add_argument("--profile", type=Path, help="py-spy record the bursts (GIL) to this file")
     args = parser.parse_args()
-    asyncio.run(main(args.hosts, args.rounds))
+    asyncio.run(main(args.hosts, args.rounds, args.profile))
