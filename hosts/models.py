@@ -13,7 +13,7 @@ from typing import cast
 import bcrypt
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.utils import timezone
 
 from hosts import signals
@@ -82,9 +82,20 @@ class HostQuerySet(models.QuerySet["Host"]):
     def authenticate(self, name: str, token: str) -> Host | None:
         """The host with this name if the token is its current one; None otherwise.
 
-        Runs bcrypt: call it from a worker thread, never on the event loop.
+        Runs bcrypt: call it from a worker thread, never on the event loop. The host is read
+        with plain SQL (its id, name and token hash; the other fields load when touched): at a
+        restart thousands of agents join at once, and building the ORM's query cost a quarter
+        of the process while they did (docs/benchmarks.md, "Agent joins").
         """
-        host = self.filter(name=name.lower()).first() if isinstance(name, str) else None
+        host = None
+        if isinstance(name, str):
+            with connections[self.db].cursor() as cursor:
+                cursor.execute(
+                    f"SELECT id, name, token_hash FROM {Host._meta.db_table} WHERE name = %s",
+                    [name.lower()],
+                )
+                row = cursor.fetchone()
+            host = Host.from_db(self.db, ["id", "name", "token_hash"], row) if row else None
         if host is None or not host.token_hash:
             token_matches(token, dummy_hash(settings.PROXMON_TOKEN_BCRYPT_ROUNDS))
             return None
