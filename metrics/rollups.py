@@ -250,20 +250,23 @@ def prune(now: datetime | None = None, chunk: int | None = None, should_stop=lam
         HOUR: settings.PROXMON_HISTORY_1H_DAYS,
     }
     deleted = 0
-    for host_id in Host.objects.values_list("pk", flat=True):
-        for step, days in keep.items():
-            before = int(now.timestamp()) - days * 86400
-            while not should_stop():
-                ids = list(
-                    Rollup.objects.filter(
-                        host_id=host_id, step=step, start__lte=before - SPAN[step]
-                    )
-                    .order_by()
-                    .values_list("id", flat=True)[:chunk]
-                )
-                if not ids:
-                    break
-                deleted += Rollup.objects.filter(id__in=ids).delete()[0]
+    # Plain SQL on the (host, step, start) index: this asks every host twice (10,000 queries at
+    # 5,000 hosts, most finding nothing) at the server's start, while its agents join, and
+    # building each through the ORM held the GIL for seconds (bench.joins --profile).
+    due = (
+        f"SELECT id FROM {Rollup._meta.db_table}"
+        " WHERE host_id = %s AND step = %s AND start <= %s LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        for host_id in Host.objects.values_list("pk", flat=True):
+            for step, days in keep.items():
+                before = int(now.timestamp()) - days * 86400 - SPAN[step]
+                while not should_stop():
+                    cursor.execute(due, [host_id, step, before, chunk])
+                    ids = [row[0] for row in cursor.fetchall()]
+                    if not ids:
+                        break
+                    deleted += Rollup.objects.filter(id__in=ids).delete()[0]
     return deleted
 
 
