@@ -53,10 +53,10 @@ def make_hosts(server: LiveServer, count: int, path: Path, prefix: str = "bench"
     return time.perf_counter() - started
 
 
-# What hosts that have reported for days already have: a guest index, latest samples, summaries
-# and keyframes. One sample per tier per host through the real ingest path, 10 minutes ago, with
-# the payloads bench/fleet.py will send (same index, name and scenario), so the fleet's first
-# samples cost what samples of a known host cost.
+# What hosts that have reported for days already have: a guest index, latest samples, summaries,
+# keyframes and alerts. One sample per tier per host through the real ingest path, 10 minutes
+# ago, with the payloads bench/fleet.py will send (same index, name and scenario), so the
+# fleet's first samples cost what samples of a known host cost.
 WARM = """
 import time
 from datetime import UTC, datetime, timedelta
@@ -86,6 +86,15 @@ for i, line in enumerate(open({tokens!r}).read().splitlines()):
         store(batch)
         batch = []
 store(batch)
+# ... and their alerts as a server that held them online evaluated them, then offline as a
+# server that stopped leaves them: at the fleet's start their alerts exist, as after a restart
+from django.conf import settings
+from alerts import engine
+from hosts.models import OFFLINE
+if settings.PROXMON_ALERTS:
+    Host.objects.update(status="online", last_seen_at=when)
+    engine.sweep(now=when)
+    Host.objects.update(**OFFLINE)
 print(round(time.perf_counter() - began, 1))
 """
 
