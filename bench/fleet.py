@@ -253,7 +253,10 @@ class SimulatedAgent:
         due = loop.time() + PING_INTERVAL_S
         while True:
             await asyncio.sleep(max(0.0, due - loop.time()))
-            await ws.ping()
+            try:
+                await ws.ping()
+            except ConnectionClosed:
+                return  # the session notices on its own
             due += PING_INTERVAL_S
             while due <= loop.time():
                 due += PING_INTERVAL_S
