@@ -32,7 +32,7 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,7 +43,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from agent.reporter import PING_INTERVAL_S  # noqa: E402
 from bench.frames import SharedHost, without_raw  # noqa: E402
+from bench.monitor import watch_lag  # noqa: E402
 from bench.payloads import GUESTS_PER_HOST, Host  # noqa: E402
 
 TIERS = ("fast", "medium", "slow")
@@ -66,30 +68,28 @@ class Stats:
     lags: list[tuple[float, float]] = field(default_factory=list)  # (s after start, ms) > 50 ms
 
 
-LAG_PERIOD_S = 0.01
-PING_INTERVAL_S = 20.0  # agent/reporter.py
-LAG_REPORTED_S = 0.05
-
-
-async def watch_lag(stats: Stats) -> None:
-    """Record when this process's own loop ran late: its ack times then include the delay, and
-    the samples it could not send meanwhile go out together (a burst the server did not cause).
-    """
-    loop = asyncio.get_running_loop()
-    while True:
-        before = loop.time()
-        await asyncio.sleep(LAG_PERIOD_S)
-        late = loop.time() - before - LAG_PERIOD_S
-        if late > LAG_REPORTED_S:
-            stats.lags.append((round(time.perf_counter() - stats.began, 2), round(late * 1000, 1)))
-
-
 def frame(seq: int, tier: str, collected_at: datetime, data_json: str) -> str:
     when = collected_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return (
         f'{{"type":"sample","seq":{seq},"tier":"{tier}","collected_at":"{when}",'
         f'"data":{data_json},"errors":{{}}}}'
     )
+
+
+async def cadence(first_in: float, interval: float) -> AsyncIterator[None]:
+    """Yield `first_in` seconds from now and then every `interval`, on a fixed cadence: a tick
+    this process's loop overran is skipped, as the real agent skips them. Sleeping `interval`
+    after each tick instead let every agent whose timer fell into a stall of this process's
+    loop (the start's 5,000 handshakes) keep the phase the stall gave it: hundreds of agents
+    sent samples in the same 100 ms every 30 s, and pings within one second every 20 s."""
+    loop = asyncio.get_running_loop()
+    due = loop.time() + first_in
+    while True:
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        yield
+        due += interval
+        while due <= loop.time():
+            due += interval
 
 
 class SimulatedAgent:
@@ -160,17 +160,9 @@ class SimulatedAgent:
 
     async def schedule(self, tier: str, interval: float) -> None:
         # As the real agent (agent/collect.py `collect_forever`): a fixed cadence from a random
-        # phase. Sleeping `interval` after each collection instead let every agent whose timer
-        # fell into a stall of this process's loop (the start's 5,000 handshakes) keep the
-        # phase the stall gave them: hundreds of agents sending in the same 100 ms every 30 s.
-        loop = asyncio.get_running_loop()
-        due = loop.time() + random.uniform(0, min(interval, self.intervals["fast"]))
-        while True:
-            await asyncio.sleep(max(0.0, due - loop.time()))
+        # phase (see `cadence`).
+        async for _ in cadence(random.uniform(0, min(interval, self.intervals["fast"])), interval):
             self.collect(tier)
-            due += interval
-            while due <= loop.time():  # overran (this process stalled): skip, as the agent does
-                due += interval
 
     async def run(self, deadline: float, delay: float = 0.0) -> None:
         await asyncio.sleep(delay)  # --ramp: agents start one after the other
@@ -246,20 +238,12 @@ class SimulatedAgent:
 
     async def keepalive(self, ws) -> None:
         """A ping every 20 s, as the real agent's websockets keepalive, at a fixed cadence from
-        the connection's opening (see `schedule`): the library's own sleeps 20 s after each
-        ping, so a stall of this process lined up thousands of agents' pings, and the server
-        got them within one second every 20 s. Real agents do not share a loop."""
-        loop = asyncio.get_running_loop()
-        due = loop.time() + PING_INTERVAL_S
-        while True:
-            await asyncio.sleep(max(0.0, due - loop.time()))
+        the connection's opening (see `cadence`; the library's own sleeps after each ping)."""
+        async for _ in cadence(PING_INTERVAL_S, PING_INTERVAL_S):
             try:
                 await ws.ping()
             except ConnectionClosed:
                 return  # the session notices on its own
-            due += PING_INTERVAL_S
-            while due <= loop.time():
-                due += PING_INTERVAL_S
 
     async def send_queued(self, ws) -> None:
         while True:
@@ -354,7 +338,7 @@ async def main(args) -> dict:
     # and the acks of that moment counted it.
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    watcher = asyncio.create_task(watch_lag(stats))
+    watcher = asyncio.create_task(watch_lag(stats.lags, stats.began))
     await asyncio.gather(*(agent.run(deadline, i * ramp) for i, agent in enumerate(agents)))
     watcher.cancel()
     elapsed = time.monotonic() - started

@@ -7,6 +7,7 @@ bench/retention.py.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import statistics
 import threading
@@ -256,3 +257,20 @@ def server_log_summary(servers) -> dict:
         summary["first_server_error"] = errors[0][:300]
         summary["database_is_locked_lines"] = sum("database is locked" in line for line in lines)
     return summary
+
+
+LAG_PERIOD_S = 0.01
+LAG_REPORTED_S = 0.05
+
+
+async def watch_lag(lags: list[tuple[float, float]], began: float) -> None:
+    """Append (s after `began` on the perf_counter clock, ms) whenever the running loop woke more
+    than 50 ms late. In a load generator its ack times then include the delay, and what it
+    could not send meanwhile goes out together: a burst the server did not cause."""
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(LAG_PERIOD_S)
+        late = loop.time() - before - LAG_PERIOD_S
+        if late > LAG_REPORTED_S:
+            lags.append((round(time.perf_counter() - began, 2), round(late * 1000, 1)))
