@@ -35,9 +35,21 @@ def compress(text: bytes, dictionary: bytes | None = None, level: int = LEVEL) -
         compressor = _compressors.by_level.get(level)
         if compressor is None:
             compressor = _compressors.by_level[level] = zstandard.ZstdCompressor(level=level)
-        return compressor.compress(text)
+        return exact(compressor.compress(text))
     prepared = _precomputed(dictionary, level)
-    return zstandard.ZstdCompressor(level=level, dict_data=prepared).compress(text)
+    return exact(zstandard.ZstdCompressor(level=level, dict_data=prepared).compress(text))
+
+
+def exact(compressed: bytes) -> bytes:
+    """`compressed` in memory of its own size.
+
+    python-zstandard's `ZstdCompressor.compress` allocates its result for the worst case
+    (ZSTD_compressBound: a little more than the input) and then only shortens the length it
+    reports (`Py_SET_SIZE` in c-ext/compressor.c), so 60 KB compressed to 40 bytes still holds
+    60 KB for as long as the result lives. A copy costs a few microseconds; kept results (each
+    connection's raws, frames waiting for a decode slot) took ~200 KB a connection without it
+    (docs/benchmarks.md, "The memory of 5,000 connections")."""
+    return bytes(memoryview(compressed))
 
 
 class _Compressors(threading.local):

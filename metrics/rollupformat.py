@@ -233,7 +233,7 @@ def _compress(text: bytes) -> bytes:
     found = getattr(_local, "compressor", None)
     if found is None:
         found = _local.compressor = zstandard.ZstdCompressor(level=codec.LEVEL)
-    return found.compress(text)
+    return codec.exact(found.compress(text))
 
 
 def encode(span: dict) -> bytes:

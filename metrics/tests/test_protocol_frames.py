@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -167,6 +168,24 @@ def _kept(frame: dict) -> dict[str, dict[str, KeptRaw]]:
     decoded = decode_frame(json.dumps(frame, separators=(",", ":")))
     assert isinstance(decoded, SampleFrame)
     return {frame["tier"]: {s: KeptRaw.of(raw) for s, raw in decoded.raws.items()}}
+
+
+def test_a_kept_raw_takes_the_memory_of_its_compressed_size():
+    """5,000 connections keep their raws: compressed, they must not hold the raw's size.
+    python-zstandard allocates for the worst case and only shortens the length (codec.exact)."""
+    raw = json.dumps([frames.sample("fast", seq=n)["data"] for n in range(40)]).encode()
+    assert len(raw) > 40_000
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [KeptRaw.of(raw) for _ in range(50)]
+        held = (tracemalloc.get_traced_memory()[0] - before) / len(kept)
+    finally:
+        tracemalloc.stop()
+    packed = len(kept[0].packed)
+    assert packed < len(raw) / 4
+    assert held < packed + 500, (held, packed, len(raw))
+    assert kept[0].raw() == raw
 
 
 def test_a_raw_sent_again_unchanged_is_named_and_decodes_alike():
