@@ -125,16 +125,19 @@ class AgentConsumer(AsyncWebsocketConsumer):
         # stands for (docs/protocol.md, "Raw output may be left out"), and what a raw sent
         # again unchanged is not scanned for again (metrics/decode.py)
         self.raws: dict[str, dict[str, KeptRaw]] = {}
-        self.tasks: list[asyncio.Task] = []
+        # until the join: closes the connection if no join frame comes in time; dropped at the
+        # join (a cancelled task kept would keep its exception, traceback and frame alive for
+        # the life of the connection: ~1.5 KB each, 5,000 connections)
+        self.join_deadline: asyncio.Task | None = None
         await liveness.ensure_started()
         await self.accept()
-        self.tasks.append(asyncio.create_task(self._join_deadline()))
+        self.join_deadline = asyncio.create_task(self._join_deadline())
 
     async def disconnect(self, code: int) -> None:
         self.closed = True
         checker().remove(self)
-        for task in self.tasks:
-            task.cancel()
+        if self.join_deadline is not None:
+            self.join_deadline.cancel()
         if self.host_id is not None:
             await self.channel_layer.group_discard(group_name(self.host_id), self.channel_name)
             if await writer().call(Host.objects.disconnect, self.host_id, self.connection_id):
@@ -161,15 +164,21 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await self._handle(text_data)
 
     async def websocket_receive(self, message: dict) -> None:
-        packed = message.get(PACKED)
-        if packed is None:
-            await super().websocket_receive(message)
-            return
-        # A big frame that arrived while every slot was taken, compressed to wait (`manage.py
-        # serve`): decompressed only once it has a slot (its size was checked by daphne).
-        if not self.closed:
-            async with writer().slots:
-                await self._handle(codec.decompress(packed))
+        # The frame is taken out of the message: channels' dispatch loop (await_many_dispatch)
+        # keeps the last message of each connection until the next one arrives, 30 s later;
+        # 5,000 agents' last 58 KB frames held ~250 MB (docs/benchmarks.md, "The memory of
+        # 5,000 connections"). Handled, the frame is nobody's.
+        text, packed = message.pop("text", None), message.pop(PACKED, None)
+        if packed is not None:
+            # A big frame that arrived while every slot was taken, compressed to wait (`manage.py
+            # serve`): decompressed only once it has a slot (its size was checked by daphne).
+            if not self.closed:
+                async with writer().slots:
+                    await self._handle(codec.decompress(packed))
+        elif text is not None:
+            await self.receive(text_data=text)
+        else:
+            await self.receive(bytes_data=message.get("bytes"))
 
     async def _handle(self, text_data: str | bytes) -> None:
         try:
@@ -200,7 +209,9 @@ class AgentConsumer(AsyncWebsocketConsumer):
     async def _join(self, frame: dict) -> None:
         # The join frame came in time (4408 is about the agent, not about how long we take to
         # check its token: in a storm of thousands that can be longer than the deadline).
-        self.tasks[0].cancel()
+        if self.join_deadline is not None:
+            self.join_deadline.cancel()
+            self.join_deadline = None
         protocol = frame.get("protocol")
         # failures count per address and host name (metrics/limits.py; no name counts as "")
         name, token = frame.get("host"), frame.get("token")

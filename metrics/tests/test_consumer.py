@@ -4,6 +4,7 @@ derives. Joining and leaving: test_join.py."""
 from __future__ import annotations
 
 import json
+import sys
 from datetime import timedelta
 
 import pytest
@@ -35,6 +36,17 @@ async def test_sample_is_acked_after_it_is_committed(make_host, connect_agent):
     assert len(samples) == 1
     assert samples[0].tier == "fast"
     assert samples[0].payload == {"data": frame["data"], "errors": {}}
+
+
+async def test_a_handled_frame_is_not_kept_by_the_connection(make_host, connect_agent):
+    """channels' dispatch loop keeps each connection's last message until the next one comes
+    (30 s later): the consumer takes the frame out of it, or 5,000 agents' last frames stay."""
+    host, token, agent = await joined_pair(make_host, connect_agent)
+    text = json.dumps(frames.sample("fast", seq=1))
+    held = sys.getrefcount(text)
+    await agent.send_to(text_data=text)
+    assert await agent.receive_json_from() == {"type": "ack", "seq": 1}
+    assert sys.getrefcount(text) == held
 
 
 async def test_duplicate_sample_is_acked_again_and_stored_once(make_host, connect_agent):
