@@ -27,11 +27,9 @@ percentages and load to 3 decimals.
 
 from __future__ import annotations
 
-import threading
 from bisect import bisect_left
 
 import orjson
-import zstandard
 
 from metrics import codec
 
@@ -216,41 +214,21 @@ def point(group: list, slot: int) -> list[Agg] | None:
     return [None if c[0][i] is None else [c[0][i], c[1][i], c[2][i]] for c in columns]
 
 
-_local = threading.local()
-
-
-def _decompressor():
-    # a year's chart reads hundreds of rows: one context per thread instead of one per row
-    # (codec.decompress makes a new one: 19 us against 1.5 us to decompress a small row with a
-    # context made before); a context is not safe across threads
-    found = getattr(_local, "decompressor", None)
-    if found is None:
-        found = _local.decompressor = zstandard.ZstdDecompressor()
-    return found
-
-
-def _compress(text: bytes) -> bytes:
-    found = getattr(_local, "compressor", None)
-    if found is None:
-        found = _local.compressor = zstandard.ZstdCompressor(level=codec.LEVEL)
-    return codec.exact(found.compress(text))
-
-
 def encode(span: dict) -> bytes:
     """A decoded row as stored (its averages were rounded by `put`)."""
-    return _compress(orjson.dumps(span))
+    return codec.compress(orjson.dumps(span))
 
 
 def decode(blob) -> dict:
-    return orjson.loads(_decompressor().decompress(bytes(blob)))
+    return orjson.loads(codec.decompress(bytes(blob)))
 
 
 def encode_guests(guests: dict) -> bytes:
-    return _compress(orjson.dumps(guests))
+    return codec.compress(orjson.dumps(guests))
 
 
 def decode_guests(blob) -> dict:
-    return orjson.loads(_decompressor().decompress(bytes(blob))) if blob is not None else {}
+    return orjson.loads(codec.decompress(bytes(blob))) if blob is not None else {}
 
 
 def guest_values(blob, vmid: int) -> list | None:
@@ -261,7 +239,7 @@ def guest_values(blob, vmid: int) -> list | None:
     values hold no quote, so a guest's value runs from its key to the next `,"` or the end."""
     if blob is None:
         return None
-    text = _decompressor().decompress(bytes(blob))
+    text = codec.decompress(bytes(blob))
     key = b'"%d":' % vmid
     at = text.find(key)
     if at == -1:
