@@ -47,8 +47,8 @@ def exact(compressed: bytes) -> bytes:
     (ZSTD_compressBound: a little more than the input) and then only shortens the length it
     reports (`Py_SET_SIZE` in c-ext/compressor.c), so 60 KB compressed to 40 bytes still holds
     60 KB for as long as the result lives. A copy costs a few microseconds; kept results (each
-    connection's raws, frames waiting for a decode slot) took ~200 KB a connection without it
-    (docs/benchmarks.md, "The memory of 5,000 connections")."""
+    connection's raws, frames waiting for a decode slot) took ~280 MB at 5,000 agents without
+    it (docs/benchmarks.md, "The memory of 5,000 connections")."""
     return bytes(memoryview(compressed))
 
 
@@ -64,10 +64,10 @@ class _Compressors(threading.local):
 _compressors = _Compressors()
 
 
-# 0.44 MB each. A keyframe serves one host and tier for an hour, and its samples come every
-# 30 s, so the cache hits only while the keyframes in use fit: a few dozen hosts (and the
-# saturation benchmark's 20 agents). With more, least-recently-used is a cycle that never hits,
-# and a bigger cache only held memory (128: 56 MB at 5,000 hosts, for nothing).
+# ~0.4 MB of zstd tables each. A keyframe serves one host and tier for an hour, and its
+# samples come every 30 s, so the cache hits only while the keyframes in use fit: a few dozen
+# hosts (and the saturation benchmark's 20 agents). With more, least-recently-used is a cycle
+# that never hits, and a bigger cache only held memory (128: 50 MB at 5,000 hosts, for nothing).
 @lru_cache(maxsize=32)
 def _precomputed(content: bytes, level: int) -> zstandard.ZstdCompressionDict:
     prepared = zstandard.ZstdCompressionDict(content, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
