@@ -7,6 +7,7 @@ brings every guest's runtime facts, the medium tier its configuration.
 from __future__ import annotations
 
 import json
+import sys
 
 from django.db import connection
 from django.utils import timezone
@@ -33,11 +34,13 @@ def index_runtime(
     changed: dict[int, dict] = {}
     for item in guests:
         # a tuple in RUNTIME_FIELDS order, compared with what the index holds; a dict only for
-        # the few that changed (this loop runs for 50 guests of every fast sample)
+        # the few that changed (this loop runs for 50 guests of every fast sample). What is
+        # returned stays in the connection's memo: the type and state are a handful of words
+        # that every guest repeats, held once (5,000 hosts' 50 guests: ~25 MB less).
         values = (
-            item["type"],
+            sys.intern(item["type"]),
             item["name"][:255],
-            item["status"][:32],
+            sys.intern(item["status"][:32]),
             bool(item.get("template", False)),
             item["cpus"],
             item["maxmem"],

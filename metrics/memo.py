@@ -47,8 +47,11 @@ class Memo:
 
 
 # The JSON text of recent keyframes by id, so most samples need no extra read to compress.
+# A writer's batch (at most metrics.writer.BATCH samples) reads those it lacks at once
+# (`prefetch`), so this holds at least a batch's; more only helps a fleet whose keyframes all
+# fit, and costs ~50 KB each.
 _keyframe_texts: OrderedDict[int, bytes] = OrderedDict()
-KEYFRAME_CACHE = 512
+KEYFRAME_CACHE = 128
 
 
 def keyframe_text(keyframe_id: int) -> bytes:

@@ -4,12 +4,13 @@ written only where a guest's configuration changed."""
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from metrics.guestindex import index_configs
+from metrics.guestindex import index_configs, index_runtime
 from metrics.models import Guest
 from metrics.tests import frames
 
@@ -55,3 +56,20 @@ def test_a_guest_new_to_the_index_is_added_with_its_type(indexed):
     new = {**copy.deepcopy(configs[0]), "vmid": 9999, "name": "fresh", "type": "lxc"}
     assert index_configs(host_id, [*configs, new])
     assert Guest.objects.get(host_id=host_id, vmid=9999).type == "lxc"
+
+
+def test_the_runtime_index_a_memo_keeps_holds_each_repeated_word_once(make_host):
+    """What index_runtime returns stays in the connection's memo (5,000 of them): the guests'
+    type and state are the same few words, not a copy each per guest and sample."""
+    host = make_host()[0]
+    guests = json.loads(json.dumps(frames.DATA["fast"]["guests"]))  # new strings, as decoded
+    assert len(guests) >= 2
+    for guest in guests:
+        guest.update(type="qemu", status="running")
+    guests = json.loads(json.dumps(guests))
+    held = list(index_runtime(host.pk, guests, None).values())
+    assert held[0][0] is held[1][0] and held[0][2] is held[1][2]
+    assert guests[0]["type"] is not guests[1]["type"]  # the sample's own were copies
+    assert Guest.objects.filter(host_id=host.pk, type="qemu", status="running").count() == len(
+        guests
+    )

@@ -18,7 +18,7 @@ from metrics.memo import Memo
 from metrics.models import Guest, HostSummary, Keyframe, Sample
 from metrics.tests import frames
 from metrics.tests.test_ingest import NOW, pending
-from metrics.writer import ingest_many
+from metrics.writer import BATCH, ingest_many
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -72,3 +72,9 @@ def test_new_connections_in_a_batch_read_what_their_hosts_hold_at_once(make_host
             )
             assert codec.decode(row.body, row.keyframe.data)["data"] == frames.DATA["fast"]
     assert counts[0] == counts[1]
+
+
+def test_the_keyframe_cache_holds_what_a_batch_reads_at_once():
+    """prefetch reads a batch's missing keyframe texts into the cache; its samples then take
+    them from there: it must hold a whole batch's."""
+    assert memo_module.KEYFRAME_CACHE >= 2 * BATCH
