@@ -9,6 +9,7 @@ servers are meant to share it (pass PROXMON_REDIS_PREFIX).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -146,6 +147,31 @@ class LiveServer:
                 return cursor.fetchall() if cursor.description else []
         with sqlite3.connect(self.db_path, timeout=20) as db:
             return db.execute(sql, params).fetchall()
+
+    @contextlib.contextmanager
+    def samples_locked(self):
+        """Hold a lock that stalls every write of a sample until the block ends.
+
+        SQLite: the database's write lock. PostgreSQL: an EXCLUSIVE lock on the samples table
+        (reads go on, inserts wait).
+        """
+        if self.postgres_url:
+            import psycopg
+
+            with psycopg.connect(self.postgres_url) as db:
+                db.execute("LOCK TABLE metrics_sample IN EXCLUSIVE MODE")
+                try:
+                    yield
+                finally:
+                    db.rollback()
+            return
+        db = sqlite3.connect(self.db_path, isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            yield
+            db.execute("ROLLBACK")
+        finally:
+            db.close()
 
     def payloads(self, tier: str) -> list[dict]:
         """The stored samples of a tier, decoded ({"data", "errors"}), oldest first."""
