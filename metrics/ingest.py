@@ -11,14 +11,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 from django.db import transaction
 
 from hosts.models import Host
 from metrics import codec, guestindex, signals, summary
 from metrics.decode import SampleFrame, sample_frame
-from metrics.memo import KEYFRAME_EVERY, Memo, keyframe_text, remember_keyframe
+from metrics.memo import (
+    KEYFRAME_EVERY,
+    Memo,
+    facts_json,
+    facts_of,
+    facts_text,
+    keyframe_text,
+    remember_keyframe,
+)
 from metrics.models import HostSummary, Keyframe, LatestSample, MetricPoint, Sample
 from metrics.rawsql import execute as _execute
+from metrics.rawsql import json_text as _json_text
 from metrics.rawsql import prep as _prep
 
 # A latest sample from further in the future than this (a clock that was wrong and has been
@@ -97,12 +107,14 @@ def ingest(
         )
         if latest:
             _update_derived(host_id, data, memo, learned)
-            _update_summary(host_id, tier, data, errors, collected_at, received_at, memo, learned)
+            facts = _update_summary(
+                host_id, tier, data, errors, collected_at, received_at, memo, learned
+            )
             # alerts evaluate here, in this transaction (metrics.signals)
             signals.facts_changed.send(
                 HostSummary,
                 host_id=host_id,
-                facts=learned.facts,
+                facts=facts,
                 now=received_at,
                 clock_skew_s=clock_skew_s,
             )
@@ -280,18 +292,25 @@ def _update_summary(
     received_at: datetime,
     memo: Memo,
     learned: Memo,
-) -> None:
-    facts = memo.facts
-    if facts is None:
-        facts = HostSummary.objects.get_or_create(host_id=host_id)[0].facts
-    facts = {
-        **facts,
-        tier: summary.compact(
-            tier, data, errors, collected_at, received_at, previous=facts.get(tier)
-        ),
-    }
-    _execute(UPDATE_SUMMARY, _prep(HostSummary, facts=facts, updated_at=received_at), host_id)
-    learned.facts = facts
+) -> dict[str, Any]:
+    """Write the host's summary row with this sample's compact facts; all its facts."""
+    texts = memo.facts
+    if texts is None:
+        texts = facts_text(HostSummary.objects.get_or_create(host_id=host_id)[0].facts)
+    previous = texts.get(tier)
+    compact = summary.compact(
+        tier,
+        data,
+        errors,
+        collected_at,
+        received_at,
+        previous=None if previous is None else msgspec.json.decode(previous),
+    )
+    texts = {**texts, tier: msgspec.json.encode(compact)}
+    updated_at = _prep(HostSummary, updated_at=received_at)
+    _execute(UPDATE_SUMMARY, [_json_text(facts_json(texts)), *updated_at], host_id)
+    learned.facts = texts
+    return {**facts_of({t: text for t, text in texts.items() if t != tier}), tier: compact}
 
 
 def _update_derived(host_id: int, data: dict, memo: Memo, learned: Memo) -> None:

@@ -32,6 +32,20 @@ def prep(model, **values: Any) -> list:
     return [_SQLITE_KINDS[model, name](value, db) for name, value in values.items()]
 
 
+def json_text(text: str) -> Any:
+    """JSON that is text already, as the database takes it for a JSON column (not encoded
+    again): Django's own adapter on PostgreSQL (jsonb), the text itself on SQLite."""
+    if connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
+        from psycopg.types.json import Jsonb
+
+        return Jsonb(text, dumps=_as_is)
+    return text
+
+
+def _as_is(text: str) -> str:
+    return text
+
+
 def _sqlite_datetime(value: datetime | None, db: Any) -> str | None:
     # django.db.backends.sqlite3.operations.adapt_datetimefield_value, for aware datetimes
     if value is None or value.tzinfo is None:

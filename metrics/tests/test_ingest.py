@@ -13,7 +13,7 @@ from django.db import IntegrityError
 
 from hosts.models import Host
 from metrics.ingest import Pending, Stored, TokenRevoked, ingest
-from metrics.memo import Memo
+from metrics.memo import Memo, facts_of
 from metrics.models import Guest, HostSummary, LatestSample, Sample
 from metrics.tests import frames
 from metrics.writer import Writer, ingest_many
@@ -272,7 +272,12 @@ def test_summary_facts_of_every_tier_survive_with_a_memo(make_host):
     facts = HostSummary.objects.get(host=host).facts
     assert set(facts) == {"fast", "medium", "slow"}
     assert facts["fast"]["collected_at"] == frames.rfc3339(NOW + timedelta(seconds=120))
-    assert memo.facts == facts
+    assert memo.facts is not None and facts_of(memo.facts) == facts
+    # the memo holds each tier's facts as JSON text, the row is those texts joined: still JSON
+    # the database reads (a lookup into it, jsonb on PostgreSQL)
+    assert all(isinstance(text, bytes) for text in memo.facts.values())
+    fast_at = frames.rfc3339(NOW + timedelta(seconds=120))
+    assert HostSummary.objects.filter(host=host, facts__fast__collected_at=fast_at).exists()
 
 
 def test_ingest_without_a_memo_reads_everything_back(make_host):
