@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Field
 
 
 def prep(model, **values: Any) -> list:
@@ -125,6 +126,27 @@ def execute(sql: str, values: list, *more: Any) -> int:
     with db.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
+
+
+def column(model, name: str) -> str:
+    """The table column of `model`'s field `name`."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, Field) or field.column is None:
+        raise TypeError(f"{model.__name__}.{name} is not a field with a column")
+    return field.column
+
+
+def execute_many(sql: str, rows: list[list]) -> None:
+    """Run one statement for each of `rows` (values as `prep` converts them): on SQLite
+    straight on the sqlite3 connection, elsewhere through Django's cursor."""
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor == "sqlite":
+        db.ensure_connection()
+        with db.wrap_database_errors:
+            db.connection.executemany(_QMARK[sql], rows)
+        return
+    with db.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 class _Qmark(dict):
