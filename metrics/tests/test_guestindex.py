@@ -1,5 +1,5 @@
-"""The guest index's config columns (metrics/guestindex.py `index_configs`): compared as stored,
-written only where a guest's configuration changed."""
+"""The guest index's config columns (metrics/guestindex.py `index_configs`): compared with what
+is stored, written only where a guest's configuration changed."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from metrics import codec
 from metrics.decode import sample_frame
 from metrics.guestindex import RUNTIME_FIELDS
 from metrics.ingest import Pending, Stored
-from metrics.memo import Memo
+from metrics.memo import Memo, facts_of
 from metrics.models import Guest, HostSummary, Keyframe, Sample
 from metrics.tests import frames
 from metrics.tests.test_ingest import NOW, pending
@@ -59,6 +59,7 @@ def test_new_connections_in_a_batch_read_what_their_hosts_hold_at_once(make_host
             facts = HostSummary.objects.get(host=host).facts
             assert facts["medium"] == facts_before[host.pk]["medium"]  # the other tiers kept
             assert facts["fast"] != facts_before[host.pk]["fast"]
+            assert item.memo.facts is not None and facts_of(item.memo.facts) == facts
             assert item.memo.latest["fast"] == NOW + timedelta(seconds=60)
             assert item.memo.kernel_known
             assert item.memo.guests == {
