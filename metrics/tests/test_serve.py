@@ -24,3 +24,20 @@ def test_long_garbage_collections_are_logged_and_start_up_objects_frozen(caplog,
         gc.callbacks[:] = before
         gc.set_threshold(*thresholds)
         gc.unfreeze()
+
+
+def test_autobahns_settings_line_is_formatted_only_when_logged(monkeypatch):
+    import pprint
+
+    import autobahn.websocket.protocol as protocol
+    from twisted.logger import formatEvent
+
+    monkeypatch.setattr(protocol, "pformat", protocol.pformat)  # restored after the test
+    serve._reason_passing_protocol(30.0, 30.0)
+    settings = [("maxFramePayloadSize", 4194304, "WebSocketServerFactory")]
+    attrs = protocol.pformat(settings)  # what autobahn hands its logger at every connection
+    assert isinstance(attrs, serve._LazyPformat)
+    # a line that is emitted reads as before
+    assert formatEvent({"log_format": "\n{attrs}", "attrs": attrs}) == "\n" + pprint.pformat(
+        settings
+    )

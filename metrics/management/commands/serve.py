@@ -1,5 +1,6 @@
 import logging
 import math
+import pprint
 import time
 
 from django.conf import settings
@@ -73,9 +74,14 @@ def _reason_passing_protocol(ping_interval_s: float, ping_timeout_s: float):
     - A big frame on the agent socket that arrives while every decode slot is taken (the
       writer is behind: metrics/writer.py) waits in the connection's queue compressed, not as
       text; the consumer decompresses it once it has a slot.
+    - autobahn pretty-prints its ~40 settings for a debug line at every connection, logged or
+      not (1.5 % of the process while 5,000 agents connect): formatted only when logged now.
     """
+    import autobahn.websocket.protocol
     from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet import reactor
+
+    autobahn.websocket.protocol.pformat = _LazyPformat  # type: ignore[assignment]
 
     from metrics import codec
     from metrics.consumers import PACKED, SLOT_FRAME_BYTES
@@ -151,6 +157,21 @@ def _reason_passing_protocol(ping_interval_s: float, ping_timeout_s: float):
             super().handle_reply(message)
 
     return ReasonPassingProtocol
+
+
+class _LazyPformat:
+    """pprint.pformat(value) when formatted (Twisted's logger formats only what it emits)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return pprint.pformat(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
 
 
 # A full collection walks every container object of the process; with thousands of agent
