@@ -1,9 +1,10 @@
 """Evaluating a host's alerts against the database: at ingest and in the periodic sweep.
 
 `evaluate_host(host_id, now)` reads the host, its facts, alerts and silences, runs the pure
-state machine (alerts.evaluation) and writes, in the caller's transaction, the alerts that
-changed, their transitions and the host's message to each channel that wants it (the outbox,
-alerts.models.Delivery). The transition and its notification commit together or not at all.
+state machine (alerts.evaluation) and writes (alerts.rows), in the caller's transaction, the
+alerts that changed, their transitions and the host's message to each channel that wants it
+(the outbox, alerts.models.Delivery). The transition and its notification commit together or
+not at all.
 
 At ingest (`on_facts_changed`, in the sample's transaction) the host is evaluated only when
 what holds changed (Observation.signature): a sample like the one before costs no query. In a
@@ -27,48 +28,17 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from alerts import messages
-from alerts.evaluation import FIRING, PENDING, AlertState, Outcome, evaluate
-from alerts.models import Alert, Channel, Delivery, Silence, Transition
+from alerts.evaluation import FIRING, PENDING, Outcome, evaluate
+from alerts.models import Alert, Delivery, Silence, Transition
+from alerts.rows import state_of, write, write_many
 from alerts.rules import HYSTERESIS_RULES, Config, Observation, observe
 from hosts.models import Host
 from metrics import signals
 from metrics.forecast import with_forecast
 from metrics.models import Forecast, HostSummary
-from metrics.protocol import parse_time
-from metrics.rawsql import column, execute_many, prep
 from metrics.status import Thresholds
-from metrics.summary import rfc3339
 
 log = logging.getLogger(__name__)
-
-STATE_FIELDS = [
-    "state",
-    "level",
-    "text",
-    "detail",
-    "since",
-    "fired_at",
-    "resolved_at",
-    "notified",
-    "last_sent_at",
-    "acked_at",
-    "flapping",
-    "clear_since",
-]
-
-UPDATED_FIELDS = [*STATE_FIELDS, "changes", "updated_at"]
-UPDATE_ALERT = (
-    f"UPDATE {Alert._meta.db_table} SET "
-    + ", ".join(f"{column(Alert, name)} = %s" for name in UPDATED_FIELDS)
-    + " WHERE id = %s"
-)
-TRANSITION_FIELDS = ["alert", "host", "at", "kind", "state", "level", "text"]
-INSERT_TRANSITION = (
-    f"INSERT INTO {Transition._meta.db_table}"
-    f" ({', '.join(column(Transition, name) for name in TRANSITION_FIELDS)})"
-    f" VALUES ({', '.join(['%s'] * len(TRANSITION_FIELDS))})"
-)
 
 # Hosts read per query: ~5 ms of JSON for their facts, held in one go.
 SWEEP_CHUNK = 100
@@ -96,7 +66,7 @@ def evaluate_host(host_id: int, now: datetime | None = None, facts: dict | None 
     rows = {(a.rule, a.subject): a for a in Alert.objects.filter(host_id=host_id)}
     silenced = Silence.objects.active(now).filter(host_id=host_id).exists()
     observation, outcome = _run(host, facts or {}, rows, silenced, now, config)
-    _write(host, rows, outcome, now)
+    write(host, rows, outcome, now)
     signature = observation.signature()
     known = (host.status, host.clock_skew_s, _held(outcome.alerts.values()))
 
@@ -108,7 +78,7 @@ def _run(
     host: Host, facts: dict, rows: dict, silenced: bool, now: datetime, config: Config
 ) -> tuple[Observation, Outcome]:
     observation = _observe(host, facts, now, config, _held(rows.values()))
-    previous = {key: _state(row) for key, row in rows.items()}
+    previous = {key: state_of(row) for key, row in rows.items()}
     return observation, evaluate(previous, observation, silenced, now, config)
 
 
@@ -217,16 +187,16 @@ def _evaluate_batch(pending: dict[int, tuple[dict, datetime]]) -> None:
     # adds the new alerts to it, and an attempt rolled back must not leave them there.)
     try:
         with transaction.atomic():
-            _write_many([(h, dict(rows), out, at) for h, rows, out, at, _ in writes])
+            write_many([(h, dict(rows), out, at) for h, rows, out, at, _ in writes])
         written = writes
     except Exception:
         written = []
-        for write in writes:
-            host, rows, outcome, now, _ = write
+        for one in writes:
+            host, rows, outcome, now, _ = one
             try:
                 with transaction.atomic():
-                    _write(host, dict(rows), outcome, now)
-                written.append(write)
+                    write(host, dict(rows), outcome, now)
+                written.append(one)
             except Exception:
                 log.exception("writing host %s's alerts failed; the sweep tries again", host.pk)
     for host, _, outcome, _, observation in written:
@@ -334,86 +304,3 @@ def prune(now: datetime | None = None) -> int:
         state=Delivery.State.DELIVERED, delivered_at__lt=before
     ).delete()[0]
     return deleted
-
-
-def _state(row: Alert) -> AlertState:
-    return AlertState(
-        rule=row.rule,
-        subject=row.subject,
-        changes=[parse_time(at, "changes") for at in row.changes],
-        **{name: getattr(row, name) for name in STATE_FIELDS},
-    )
-
-
-def _write(host: Host, rows: dict, outcome: Outcome, now: datetime) -> None:
-    _write_many([(host, rows, outcome, now)])
-
-
-def _write_many(writes: list[tuple[Host, dict, Outcome, datetime]]) -> None:
-    """What changed for these hosts: alerts (the new ones in one insert for all), their
-    transitions (one insert) and the messages. `rows` (each host's alerts by key) gains the
-    new alerts. At a restart of 5,000 agents many hosts' first evaluations write at once."""
-    new: list[Alert] = []
-    updates: list[list] = []
-    for host, rows, outcome, now in writes:
-        for key in outcome.changed:
-            state = outcome.alerts[key]
-            values = {name: getattr(state, name) for name in STATE_FIELDS}
-            values["changes"] = [rfc3339(at) for at in state.changes]
-            values["updated_at"] = now
-            row = rows.get(key)
-            if row is None:
-                new.append(Alert(host_id=host.pk, rule=key[0], subject=key[1], **values))
-            else:
-                updates.append([*prep(Alert, **values), row.pk])
-    # The updates and transitions as plain SQL, many rows a statement: through the ORM, a
-    # query built for each row was 7 % of the process at the start of 5,000 agents (their
-    # hosts' offline alerts resolve at once; docs/benchmarks.md).
-    if updates:
-        execute_many(UPDATE_ALERT, updates)
-    by_host = {host.pk: rows for host, rows, _, _ in writes}
-    for alert in Alert.objects.bulk_create(new):
-        by_host[alert.host_id][alert.rule, alert.subject] = alert
-    transitions = [
-        prep(
-            Transition,
-            alert=rows[change.alert.key].pk,
-            host=host.pk,
-            at=now,
-            kind=change.kind,
-            state=change.alert.state,
-            level=change.alert.level,
-            text=change.alert.text[:255],
-        )
-        for host, rows, outcome, now in writes
-        for change in outcome.changes
-    ]
-    if transitions:
-        execute_many(INSERT_TRANSITION, transitions)
-    for host, _, outcome, now in writes:
-        if outcome.items:
-            _queue(host, outcome, now)
-
-
-def _queue(host: Host, outcome: Outcome, now: datetime) -> None:
-    link = f"{settings.PROXMON_PUBLIC_URL}/hosts/{host.name}/"
-    deliveries = []
-    for channel in Channel.objects.filter(enabled=True):
-        items = messages.for_channel(outcome.items, channel.min_level)
-        if items and channel.wants(host.tag_list):
-            title, body = messages.compose(host.name, items, now, link)
-            deliveries.append(
-                Delivery(
-                    channel=channel,
-                    host_id=host.pk,
-                    title=title,
-                    body=body,
-                    created_at=now,
-                    next_attempt_at=now,
-                )
-            )
-    Delivery.objects.bulk_create(deliveries)
-    if deliveries:
-        from alerts import background
-
-        transaction.on_commit(background.wake)
