@@ -26,18 +26,33 @@ def test_long_garbage_collections_are_logged_and_start_up_objects_frozen(caplog,
         gc.unfreeze()
 
 
-def test_autobahns_settings_line_is_formatted_only_when_logged(monkeypatch):
+def test_autobahns_debug_values_are_formatted_only_when_logged(monkeypatch):
     import pprint
 
+    import autobahn.twisted.websocket as twisted_websocket
     import autobahn.websocket.protocol as protocol
+    from autobahn.util import hltype, hlval
     from twisted.logger import formatEvent
 
-    monkeypatch.setattr(protocol, "pformat", protocol.pformat)  # restored after the test
+    for module in (protocol, twisted_websocket):
+        for name in ("pformat", "hltype", "hlval"):  # restored after the test
+            monkeypatch.setattr(module, name, getattr(module, name, None), raising=False)
     serve._reason_passing_protocol(30.0, 30.0)
+    serve._reason_passing_protocol(30.0, 30.0)  # a second server in the process: wrapped once
     settings = [("maxFramePayloadSize", 4194304, "WebSocketServerFactory")]
-    attrs = protocol.pformat(settings)  # what autobahn hands its logger at every connection
-    assert isinstance(attrs, serve._LazyPformat)
+    # what autobahn hands its logger at every connection and every chunk of data
+    values = {
+        "attrs": (protocol.pformat(settings), pprint.pformat(settings)),
+        "func": (twisted_websocket.hltype(_named), hltype(_named)),
+        "data_len": (protocol.hlval(65536), hlval(65536)),
+    }
+    assert all(isinstance(lazy, serve._Formatted) for lazy, _ in values.values())
+    assert not isinstance(protocol.pformat.function, serve._Lazily)  # not wrapped twice
     # a line that is emitted reads as before
-    assert formatEvent({"log_format": "\n{attrs}", "attrs": attrs}) == "\n" + pprint.pformat(
-        settings
-    )
+    event = {"log_format": "{func} {data_len}\n{attrs}"}
+    lazy_line = formatEvent({**event, **{key: lazy for key, (lazy, _) in values.items()}})
+    assert lazy_line == formatEvent({**event, **{key: eager for key, (_, eager) in values.items()}})
+
+
+def _named() -> None:
+    """A function for autobahn's hltype to name."""

@@ -1,7 +1,8 @@
 import logging
 import math
-import pprint
 import time
+from collections.abc import Callable
+from functools import partial
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -74,14 +75,21 @@ def _reason_passing_protocol(ping_interval_s: float, ping_timeout_s: float):
     - A big frame on the agent socket that arrives while every decode slot is taken (the
       writer is behind: metrics/writer.py) waits in the connection's queue compressed, not as
       text; the consumer decompresses it once it has a slot.
-    - autobahn pretty-prints its ~40 settings for a debug line at every connection, logged or
-      not (1.5 % of the process while 5,000 agents connect): formatted only when logged now.
+    - autobahn formats the values of its debug lines whether they are logged or not: its ~40
+      settings pretty-printed at every connection (1.5 % of the process while 5,000 agents
+      connect), names and values coloured for the terminal at every chunk of data received or
+      sent (~1 % of a saturated process, 4 % of a join burst). Formatted only when logged now.
     """
+    import autobahn.twisted.websocket
     import autobahn.websocket.protocol
     from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet import reactor
 
-    autobahn.websocket.protocol.pformat = _LazyPformat  # type: ignore[assignment]
+    for module in (autobahn.websocket.protocol, autobahn.twisted.websocket):
+        for name in ("pformat", "hltype", "hlval"):
+            function = getattr(module, name, None)
+            if function is not None and not isinstance(function, _Lazily):
+                setattr(module, name, _Lazily(function))
 
     from metrics import codec
     from metrics.consumers import PACKED, SLOT_FRAME_BYTES
@@ -159,19 +167,29 @@ def _reason_passing_protocol(ping_interval_s: float, ping_timeout_s: float):
     return ReasonPassingProtocol
 
 
-class _LazyPformat:
-    """pprint.pformat(value) when formatted (Twisted's logger formats only what it emits)."""
+class _Formatted:
+    __slots__ = ("make",)
 
-    __slots__ = ("value",)
-
-    def __init__(self, value: object) -> None:
-        self.value = value
+    def __init__(self, make: Callable[[], object]) -> None:
+        self.make = make
 
     def __str__(self) -> str:
-        return pprint.pformat(self.value)
+        return str(self.make())
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)
+
+
+class _Lazily:
+    """A formatting function whose result is made only when it is formatted: autobahn hands
+    the results to Twisted's logger as values of debug lines, which formats only what it
+    emits."""
+
+    def __init__(self, function: Callable[..., object]) -> None:
+        self.function = function
+
+    def __call__(self, *args: object, **kwargs: object) -> _Formatted:
+        return _Formatted(partial(self.function, *args, **kwargs))
 
 
 # A full collection walks every container object of the process; with thousands of agent
