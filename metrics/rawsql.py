@@ -34,8 +34,9 @@ def prep(model, **values: Any) -> list:
 
 
 def json_text(text: str) -> Any:
-    """JSON that is text already, as the database takes it for a JSON column (not encoded
-    again): Django's own adapter on PostgreSQL (jsonb), the text itself on SQLite."""
+    """JSON that is text already, as the database takes it for a JSON column, not encoded
+    again: psycopg's Jsonb on PostgreSQL (the adapter Django's JSONField uses there), the text
+    itself on SQLite."""
     if connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
         from psycopg.types.json import Jsonb
 

@@ -85,15 +85,15 @@ def _reason_passing_protocol(ping_interval_s: float, ping_timeout_s: float):
     from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet import reactor
 
+    from metrics import codec
+    from metrics.consumers import PACKED, SLOT_FRAME_BYTES
+    from metrics.writer import backlogged
+
     for module in (autobahn.websocket.protocol, autobahn.twisted.websocket):
         for name in ("pformat", "hltype", "hlval"):
             function = getattr(module, name, None)
             if function is not None and not isinstance(function, _Lazily):
                 setattr(module, name, _Lazily(function))
-
-    from metrics import codec
-    from metrics.consumers import PACKED, SLOT_FRAME_BYTES
-    from metrics.writer import backlogged
 
     deadline_s = ping_interval_s + ping_timeout_s
     packing = [False]  # big frames are being queued compressed (logged when that begins)
