@@ -61,15 +61,16 @@ def write(host: Host, rows: dict, outcome: Outcome, now: datetime) -> None:
 
 
 def write_many(writes: list[tuple[Host, dict, Outcome, datetime]]) -> None:
-    """What changed for these hosts: alerts (the new ones in one insert for all), their
-    transitions (one insert) and the messages. `rows` (each host's alerts by key) gains the
-    new alerts. At a restart of 5,000 agents many hosts' first evaluations write at once."""
+    """What changed for these hosts: alerts (the new ones in one insert for all, the changed
+    ones in one statement), their transitions (one statement) and the messages. `rows` (each
+    host's alerts by key) gains the new alerts. At a restart of 5,000 agents many hosts' first
+    evaluations write at once."""
     new: list[Alert] = []
     updates: list[list] = []
     for host, rows, outcome, now in writes:
         for key in outcome.changed:
             state = outcome.alerts[key]
-            values = {name: getattr(state, name) for name in STATE_FIELDS}
+            values = {name: getattr(state, name) for name in STATE_FIELDS}  # UPDATED_FIELDS' order
             values["changes"] = [rfc3339(at) for at in state.changes]
             values["updated_at"] = now
             row = rows.get(key)
@@ -86,7 +87,7 @@ def write_many(writes: list[tuple[Host, dict, Outcome, datetime]]) -> None:
     for alert in Alert.objects.bulk_create(new):
         by_host[alert.host_id][alert.rule, alert.subject] = alert
     transitions = [
-        prep(
+        prep(  # in TRANSITION_FIELDS' order
             Transition,
             alert=rows[change.alert.key].pk,
             host=host.pk,
