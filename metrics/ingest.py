@@ -22,8 +22,8 @@ from metrics.memo import (
     Memo,
     facts_json,
     facts_of,
-    facts_text,
     keyframe_text,
+    read_facts,
     remember_keyframe,
 )
 from metrics.models import HostSummary, Keyframe, LatestSample, MetricPoint, Sample
@@ -296,7 +296,10 @@ def _update_summary(
     """Write the host's summary row with this sample's compact facts; all its facts."""
     texts = memo.facts
     if texts is None:
-        texts = facts_text(HostSummary.objects.get_or_create(host_id=host_id)[0].facts)
+        texts = read_facts([host_id]).get(host_id)
+        if texts is None:  # a new host (get_or_create: another process may create it too)
+            HostSummary.objects.get_or_create(host_id=host_id)
+            texts = read_facts([host_id])[host_id]
     previous = texts.get(tier)
     compact = summary.compact(
         tier,

@@ -40,10 +40,6 @@ NO_KEYFRAME = (0, datetime.min.replace(tzinfo=UTC))
 FactsText = dict[str, bytes]
 
 
-def facts_text(facts: dict[str, Any]) -> FactsText:
-    return {tier: msgspec.json.encode(value) for tier, value in facts.items()}
-
-
 def facts_of(texts: FactsText) -> dict[str, Any]:
     return {tier: msgspec.json.decode(text) for tier, text in texts.items()}
 
@@ -131,17 +127,25 @@ def _latest(items: list[_Item]) -> None:
 
 
 def _facts(items: list[_Item]) -> None:
-    """The summary rows' JSON split into each tier's text as it is (msgspec.Raw), never decoded:
-    at a restart that is every host's, and decoding and encoding again cost 3 % of the start."""
     by_host = _by_host([item for item in items if item.memo.facts is None])
-    if by_host:
-        rows = HostSummary.objects.filter(host_id__in=by_host).values_list(
-            "host_id", Cast("facts", TextField())
-        )
-        for host_id, text in rows:
-            texts = {tier: bytes(raw) for tier, raw in _RAW_TIERS.decode(text).items()}
-            for memo in by_host[host_id]:
-                memo.facts = texts
+    for host_id, texts in read_facts(list(by_host)).items():
+        for memo in by_host[host_id]:
+            memo.facts = texts
+
+
+def read_facts(host_ids: list[int]) -> dict[int, FactsText]:
+    """The summary rows of these hosts (those that have one) split into each tier's JSON text
+    as it is (msgspec.Raw), never decoded: at a restart that is every host's, and decoding and
+    encoding again cost 3 % of the start."""
+    if not host_ids:
+        return {}
+    rows = HostSummary.objects.filter(host_id__in=host_ids).values_list(
+        "host_id", Cast("facts", TextField())
+    )
+    return {
+        host_id: {tier: bytes(raw) for tier, raw in _RAW_TIERS.decode(text).items()}
+        for host_id, text in rows
+    }
 
 
 _RAW_TIERS = msgspec.json.Decoder(dict[str, msgspec.Raw])
