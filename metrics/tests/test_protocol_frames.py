@@ -300,3 +300,29 @@ def test_the_last_day_of_a_30_day_month_takes_the_fast_path():
     frame = frames.sample("fast")
     frame["data"]["zfs_pools"]["pools"][0]["scan"]["start_time"] = "2026-11-30T23:51:00Z"
     assert not unusual(json.dumps(frame).encode())
+
+
+def test_days_that_may_not_exist_are_found_by_their_t_as_the_pattern_finds_them():
+    from metrics.decode import _DAYS, _MAX_TS, _impossible_day
+
+    days = [f"-{month:02d}-{day:02d}" for month in range(1, 13) for day in (1, 28, 29, 30, 31)]
+    for day in days:
+        for body in (
+            f'{{"t":"2026{day}T00:00:00Z"}}'.encode(),
+            f"2026{day}T".encode(),  # at the very start
+            f'{{"x":"{"T" * (_MAX_TS + 3)}","t":"2026{day}T00:00:00Z"}}'.encode(),  # many a T
+            f'{{"t":"2026{day}t00:00:00Z","T":1}}'.encode(),
+        ):
+            assert _impossible_day(body) == (_DAYS.search(body) is not None), body
+    assert _impossible_day(b'"2026-02-30T"') and not _impossible_day(b'"2026-02-28T"')
+    assert _impossible_day(b"T" * 200 + b"2027-04-31T") and not _impossible_day(b"T" * 200)
+
+
+def test_an_exponent_of_three_digits_with_or_without_its_sign_is_looked_at():
+    frame = frames.sample("fast")
+    for number, looked_at in [
+        ("1e400", True), ("1E+400", True), ("2.5e-400", True), ("1e100", True),
+        ("1e99", False), ("1E+99", False), ("12345", False), ("-1.5", False),
+    ]:  # fmt: skip
+        text = json.dumps(frame).replace('"storage": [', f'"x": [{number}], "storage": [')
+        assert unusual(text.encode()) is looked_at, number
