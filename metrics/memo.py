@@ -169,7 +169,7 @@ def _guests(items: list[_Item]) -> None:
             "host_id", "vmid", *guestindex.RUNTIME_FIELDS
         )
         for host_id, vmid, *values in rows:
-            held[host_id][vmid] = tuple(values)
+            held[host_id][vmid] = guestindex.held(*values)
         for host_id, memos in by_host.items():
             for memo in memos:
                 memo.guests = dict(held[host_id])

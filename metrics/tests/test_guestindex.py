@@ -67,9 +67,16 @@ def test_the_runtime_index_a_memo_keeps_holds_each_repeated_word_once(make_host)
     for guest in guests:
         guest.update(type="qemu", status="running")
     guests = json.loads(json.dumps(guests))
-    held = list(index_runtime(host.pk, guests, None).values())
+    index = index_runtime(host.pk, guests, None)
+    held = list(index.values())
     assert held[0][0] is held[1][0] and held[0][2] is held[1][2]
     assert guests[0]["type"] is not guests[1]["type"]  # the sample's own were copies
+    # the next sample, unchanged, in new strings again: what the memo holds stays
+    again = index_runtime(host.pk, json.loads(json.dumps(guests)), index)
+    assert again == index and all(again[vmid] is index[vmid] for vmid in index)
+    # and after a reconnect, what the index read back from its rows is held once too
+    read = list(index_runtime(host.pk, json.loads(json.dumps(guests)), None).values())
+    assert read == held and read[0][0] is read[1][0] and read[0][2] is read[1][2]
     assert Guest.objects.filter(host_id=host.pk, type="qemu", status="running").count() == len(
         guests
     )
