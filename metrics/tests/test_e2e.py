@@ -82,6 +82,18 @@ async def test_frame_over_the_limit_closes_1009_and_bad_utf8_closes_1007(live_se
     await ws.send(b"{\xff}", text=True)
     assert (await close_code(ws))[0] == 1007
 
+    # checked once the message is whole: a big frame, not ASCII, valid; then one letter cut
+    ws = await join(server, "pve1", token)
+    frame = now_frame("fast", 2)
+    frame["data"]["zfs_pools"]["raw"] = {"note": "straße " * 1000}
+    text = json.dumps(frame, ensure_ascii=False).encode()
+    assert len(text) > 4096 and not text.isascii()
+    await ws.send(text, text=True)
+    assert json.loads(await ws.recv()) == {"type": "ack", "seq": 2}
+    head, _, tail = text.rpartition("ß".encode())
+    await ws.send(head + b"\xc3(" + tail, text=True)
+    assert (await close_code(ws))[0] == 1007
+
 
 async def test_close_reasons_reach_the_agent(server):
     token = server.add_host("pve1")

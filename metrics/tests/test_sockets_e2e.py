@@ -17,6 +17,7 @@ from bench.enrol import make_hosts
 from metrics import codec
 from metrics.consumers import SLOT_FRAME_BYTES
 from metrics.tests import frames
+from metrics.tests.test_e2e import close_code
 from metrics.writer import SLOTS
 
 pytestmark = pytest.mark.e2e
@@ -151,6 +152,10 @@ async def test_frames_arriving_while_every_slot_is_taken_wait_compressed_and_are
             server.wait_for, lambda: "agent frames wait compressed" in server.log(), 20, 0.05
         )
         assert waited, server.log()[-2000:]
+        # a big frame that is not UTF-8 is closed as it comes, not packed to wait
+        stray = await connect(server.url, max_size=None)
+        await stray.send(json.dumps(big_sample(1)).encode()[:-2] + b"\xff}", text=True)
+        assert (await close_code(stray))[0] == 1007
 
     for ws in agents:
         replies = [json.loads(await asyncio.wait_for(ws.recv(), 30)) for _ in (1, 2)]
