@@ -21,10 +21,16 @@ from typing import Any
 import zstandard
 
 LEVEL = 3
+# Against a keyframe, level 1 is both cheaper and smaller than 3 on samples (bench/payloads.py's,
+# 11 fast samples against the first: 563 against 722 bytes; 152 against 233 us where the
+# dictionary is loaded for each sample, as it is at thousands of hosts; 20 against 37 us where
+# it is cached; bench.storage: docs/benchmarks.md "Storage per host and day").
+DICTIONARY_LEVEL = 1
 
 
-def compress(text: bytes, dictionary: bytes | None = None, level: int = LEVEL) -> bytes:
-    """zstd of `text`, against `dictionary` (a keyframe's text) when given.
+def compress(text: bytes, dictionary: bytes | None = None, level: int | None = None) -> bytes:
+    """zstd of `text`, against `dictionary` (a keyframe's text) when given; at `level`, or by
+    default LEVEL alone and DICTIONARY_LEVEL against a dictionary.
 
     Compressors are reused per thread (a new one allocates its context), and a keyframe's
     dictionary is precomputed once per level: loading the 58 KB dictionary into a new
@@ -32,10 +38,12 @@ def compress(text: bytes, dictionary: bytes | None = None, level: int = LEVEL) -
     docs/benchmarks.md, "Issue 11: the hot path").
     """
     if dictionary is None:
+        level = LEVEL if level is None else level
         compressor = _compressors.by_level.get(level)
         if compressor is None:
             compressor = _compressors.by_level[level] = zstandard.ZstdCompressor(level=level)
         return exact(compressor.compress(text))
+    level = DICTIONARY_LEVEL if level is None else level
     prepared = _precomputed(dictionary, level)
     return exact(zstandard.ZstdCompressor(level=level, dict_data=prepared).compress(text))
 

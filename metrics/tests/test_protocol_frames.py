@@ -98,6 +98,10 @@ def test_a_stored_sample_decodes_to_exactly_what_the_agent_sent():
     body = codec.compress(decoded.text, codec.decompress(keyframe))
     assert codec.decode(body, keyframe) == {"data": frame["data"], "errors": {}}
     assert codec.decode(codec.compress(decoded.text)) == {"data": frame["data"], "errors": {}}
+    # against a keyframe at the dictionary level (cheaper to set up per sample), alone at LEVEL
+    dictionary = codec.decompress(keyframe)
+    assert body == codec.compress(decoded.text, dictionary, level=codec.DICTIONARY_LEVEL)
+    assert keyframe == codec.compress(decoded.text, level=codec.LEVEL)
 
 
 def test_a_frame_without_errors_decodes_with_empty_errors():
