@@ -38,7 +38,7 @@ MAX_CORES: Final = 2**31 - 1
 TIERS: Final = ("fast", "medium", "slow")
 
 # RFC 3339 in UTC with `Z`; calendar dates (no February 30) are checked where the time is read
-# (metrics/decode.py looks for the days that may not exist before it trusts a frame).
+# (metrics/scan.py looks for the days that may not exist before decode.py trusts a frame).
 TIME_PATTERN: Final = (
     r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
     r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?Z\Z"

@@ -14,8 +14,8 @@ from metrics.decode import (
     Rejected,
     SampleFrame,
     decode_frame,
-    unusual,
 )
+from metrics.scan import unusual
 from metrics.tests import frames
 
 TIME_NACK = "collected_at: expected an RFC 3339 UTC time like 2026-04-21T12:34:56Z"

@@ -19,8 +19,8 @@ from metrics.decode import (
     SampleFrame,
     decode_frame,
     resolve,
-    unusual,
 )
+from metrics.scan import unusual
 from metrics.tests import frames
 from metrics.tests.test_protocol import _at
 
@@ -307,7 +307,7 @@ def test_the_last_day_of_a_30_day_month_takes_the_fast_path():
 
 
 def test_days_that_may_not_exist_are_found_by_their_t_as_the_pattern_finds_them():
-    from metrics.decode import _DAYS, _MAX_TS, _impossible_day
+    from metrics.scan import _DAYS, _MAX_TS, _impossible_day
 
     days = [f"-{month:02d}-{day:02d}" for month in range(1, 13) for day in (1, 28, 29, 30, 31)]
     for day in days:
