@@ -21,10 +21,10 @@ from typing import Any
 import zstandard
 
 LEVEL = 3
-# Against a keyframe, level 1 is both cheaper and smaller than 3 on samples (bench/payloads.py's,
-# 11 fast samples against the first: 563 against 722 bytes; 152 against 233 us where the
-# dictionary is loaded for each sample, as it is at thousands of hosts; 20 against 37 us where
-# it is cached; bench.storage: docs/benchmarks.md "Storage per host and day").
+# Against a keyframe, level 1 is cheaper than 3 and about as small (bench/payloads.py's 11 fast
+# samples against the first: 152 against 233 us where the dictionary is loaded for each sample,
+# as it is at thousands of hosts, 20 against 37 us where it is cached, 563 against 722 bytes;
+# a simulated day: 2 % more, docs/benchmarks.md "Storage per host and day").
 DICTIONARY_LEVEL = 1
 
 
