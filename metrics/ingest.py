@@ -30,6 +30,7 @@ from metrics.models import HostSummary, Keyframe, LatestSample, MetricPoint, Sam
 from metrics.rawsql import execute as _execute
 from metrics.rawsql import json_text as _json_text
 from metrics.rawsql import prep as _prep
+from metrics.scan import may_hold_nul
 
 # A latest sample from further in the future than this (a clock that was wrong and has been
 # corrected) no longer blocks newer samples from becoming the latest.
@@ -96,7 +97,7 @@ def ingest(
         if not seen:
             raise TokenRevoked
         text = frame.text
-        if _may_hold_nul(text):  # stored as sent; what is derived from it goes without
+        if may_hold_nul(text):  # stored as sent; what is derived from it goes without
             data, errors = _without_nul(data), _without_nul(errors)
         stored = _store_sample(host_id, tier, collected_at, received_at, text, memo, learned)
         created = stored is not None
@@ -122,20 +123,6 @@ def ingest(
         # database is as the memo says.
         transaction.on_commit(lambda: memo.update(learned))
     return Stored(created=created, latest=latest)
-
-
-def _may_hold_nul(text: bytes) -> bool:
-    """`\\u0000` in `text`, looked for at its backslashes (memchr): `in` searches a 53 KB frame
-    with CPython's two-way algorithm, 27 µs for every sample. Frames with many escapes (text
-    output in raw) are searched as a whole after the first few."""
-    at = text.find(b"\\")
-    for _ in range(16):
-        if at < 0:
-            return False
-        if text.startswith(b"u0000", at + 1):
-            return True
-        at = text.find(b"\\", at + 1)
-    return at >= 0 and text.find(b"\\u0000", at) >= 0
 
 
 def _without_nul(value: Any) -> Any:

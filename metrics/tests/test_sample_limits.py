@@ -245,14 +245,14 @@ async def test_number_beyond_64_bits_is_nacked_out_of_range(make_host, connect_a
 
 
 def test_a_nul_is_found_where_the_frame_has_it_behind_any_number_of_escapes():
-    from metrics.ingest import _may_hold_nul
+    from metrics.scan import may_hold_nul
 
     for before in range(0, 40, 3):
         escapes = '"a\\nb\\"c",' * before  # \n and \" in JSON text
         for tail, holds in (('"x\\u0000y"', True), ('"x\\u0001y"', False), ('"xy"', False)):
             text = f'{{"e":[{escapes}{tail}]}}'.encode()
             assert (b"\\u0000" in text) is holds
-            assert _may_hold_nul(text) is holds, (before, tail)
+            assert may_hold_nul(text) is holds, (before, tail)
 
 
 async def test_names_with_nul_are_acked_and_indexed_without_it(make_host, connect_agent):
