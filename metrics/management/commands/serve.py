@@ -217,13 +217,24 @@ class _Lazily:
 # connections that can stall every connection at once. Long ones are logged.
 GC_PAUSE_LOG_S = 0.1
 GC_YOUNG_THRESHOLD = 50_000
+# What survives a full collection is frozen, out of the next ones, and thawed this often so
+# that cycles among it that have since become garbage are collected after all.
+GC_THAW_EVERY_S = 3600.0
 
 
 def _watch_garbage_collector() -> None:
-    """Log long collections, and keep what start-up created out of every later one.
+    """Log long collections, and keep what lives long out of every later full collection.
 
     The ~85,000 objects of Django, daphne and the apps live as long as the process; frozen
-    (gc.freeze), a full collection walks only what the connections and samples created.
+    (gc.freeze), a full collection walks only what the connections and samples created. So
+    does what survives each full collection: 5,000 agent connections are ~1 million objects
+    that live for weeks, and CPython collects all generations whenever a quarter more have
+    come since the last full collection, which while they connect is every few seconds, each
+    walking all of them (0.5-0.65 s stalls of every connection, five to nine at every start;
+    docs/benchmarks.md). Frozen after each one, the next full collection walks only what came
+    since. The price: a cycle among frozen objects that becomes garbage (a closed connection)
+    stays until the next thaw, at most GC_THAW_EVERY_S later, when one full collection walks
+    everything again.
     """
     import gc
     import time
@@ -238,6 +249,7 @@ def _watch_garbage_collector() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
     started = [0.0]
+    thawed = [time.monotonic()]
 
     def watch(phase: str, info: dict) -> None:
         if phase == "start":
@@ -251,5 +263,12 @@ def _watch_garbage_collector() -> None:
                 took * 1000,
                 info["collected"],
             )
+        if info["generation"] == 2:
+            # Called after the collection has finished: moving its survivors is safe here.
+            if time.monotonic() - thawed[0] >= GC_THAW_EVERY_S:
+                thawed[0] = time.monotonic()
+                gc.unfreeze()  # the next full collection walks everything once
+            else:
+                gc.freeze()
 
     gc.callbacks.append(watch)
