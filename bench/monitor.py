@@ -244,14 +244,24 @@ def server_log_summary(servers) -> dict:
     collections over 100 ms that `manage.py serve` reports (a pause of the whole process)."""
     lines = [line for server in servers for line in server.log().splitlines()]
     errors = [line for line in lines if "ERROR" in line or "Traceback" in line]
-    pauses = [
-        float(line.split(" took ")[1].split(" ms")[0])
-        for line in lines
-        if "garbage collection of generation" in line
-    ]
+    by_generation: dict[str, list[float]] = {}
+    for line in lines:
+        if "garbage collection of generation" in line:
+            generation = line.split("generation ")[1].split(" ")[0]
+            took = float(line.split(" took ")[1].split(" ms")[0])
+            by_generation.setdefault(generation, []).append(took)
+    pauses = [took for tooks in by_generation.values() for took in tooks]
     summary: dict = {
         "server_errors_logged": len(errors),
-        "gc_pauses_over_100ms": {"n": len(pauses), "max_ms": max(pauses, default=None)},
+        "gc_pauses_over_100ms": {
+            "n": len(pauses),
+            "max_ms": max(pauses, default=None),
+            "sum_ms": round(sum(pauses)),
+            "by_generation": {
+                g: {"n": len(t), "max_ms": max(t), "sum_ms": round(sum(t))}
+                for g, t in sorted(by_generation.items())
+            },
+        },
     }
     if errors:
         summary["first_server_error"] = errors[0][:300]
