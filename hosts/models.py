@@ -115,7 +115,10 @@ class HostQuerySet(models.QuerySet["Host"]):
         agent_version: str = "",
     ) -> bool:
         """Online over `connection_id`, held by server process `server_id`; the connection on
-        record before (if any) is replaced. False if the token changed since it was checked."""
+        record before (if any) is replaced. False if the token changed since it was checked.
+
+        Plain SQL, as `authenticate` reads: at a restart every agent joins at once, and the
+        ORM's update cost more to build than to run (docs/benchmarks.md, "Agent joins")."""
         updates: dict[str, object] = {
             "status": Host.Status.ONLINE,
             "last_seen_at": now,
@@ -124,7 +127,18 @@ class HostQuerySet(models.QuerySet["Host"]):
         }
         if agent_version:
             updates["agent_version"] = agent_version
-        return self.filter(pk=host_id, token_hash=token_hash).update(**updates) == 1
+        connection = connections[self.db]
+        assignments = ", ".join(f"{connection.ops.quote_name(name)} = %s" for name in updates)
+        values = [
+            cast(models.Field, Host._meta.get_field(name)).get_db_prep_save(value, connection)
+            for name, value in updates.items()
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Host._meta.db_table} SET {assignments} WHERE id = %s AND token_hash = %s",
+                [*values, host_id, token_hash],
+            )
+            return cursor.rowcount == 1
 
     def reclaim(self, host_id: int, connection_id: uuid.UUID, server_id: uuid.UUID) -> bool:
         """Online again over a live connection that a sweep took offline while its process
