@@ -213,31 +213,17 @@ class _Lazily:
         return _Formatted(partial(self.function, *args, **kwargs))
 
 
-# A collection walks every container object of its generations; with thousands of agent
+# A full collection walks every container object of the process; with thousands of agent
 # connections that can stall every connection at once. Long ones are logged.
 GC_PAUSE_LOG_S = 0.1
 GC_YOUNG_THRESHOLD = 50_000
-# The middle generation is collected after this many young collections, walking everything
-# that survived them: while 5,000 agents connect nearly everything survives, and after 20 young
-# collections that walk took 0.55 s, freeing nothing (docs/benchmarks.md). After 5 it is a
-# quarter as long and four times as often: the same work in shorter stalls.
-GC_MIDDLE_THRESHOLD = 5
-# What survives a full collection is frozen, out of the next ones, and thawed this often so
-# that cycles among it that have since become garbage are collected after all.
-GC_THAW_EVERY_S = 3600.0
 
 
 def _watch_garbage_collector() -> None:
-    """Log long collections, and keep what lives long out of every later full collection.
+    """Log long collections, and keep what start-up created out of every later one.
 
     The ~85,000 objects of Django, daphne and the apps live as long as the process; frozen
-    (gc.freeze), a full collection walks only what the connections and samples created. So
-    does what survives each full collection: 5,000 agent connections are ~1 million objects
-    that live for weeks, and a full collection comes whenever a quarter more have come since
-    the last one (CPython's rule), each walking all of them (0.5-0.8 s at 5,000 agents).
-    Frozen after each one, the next full collection walks only what came since. The price: a
-    cycle among frozen objects that becomes garbage (a closed connection's) stays until the
-    next thaw, at most GC_THAW_EVERY_S later, when one full collection walks everything again.
+    (gc.freeze), a full collection walks only what the connections and samples created.
     """
     import gc
     import time
@@ -249,10 +235,9 @@ def _watch_garbage_collector() -> None:
     # collection every few seconds: 100-215 ms stalls of every connection at 1,000 agents
     # (logged above). Every 50,000 allocations, nearly all of a sample is gone before a
     # collection sees it.
-    gc.set_threshold(GC_YOUNG_THRESHOLD, GC_MIDDLE_THRESHOLD, 20)
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
     started = [0.0]
-    thawed = [time.monotonic()]
 
     def watch(phase: str, info: dict) -> None:
         if phase == "start":
@@ -266,12 +251,5 @@ def _watch_garbage_collector() -> None:
                 took * 1000,
                 info["collected"],
             )
-        if info["generation"] == 2:
-            # Called after the collection has finished: moving its survivors is safe here.
-            if time.monotonic() - thawed[0] >= GC_THAW_EVERY_S:
-                thawed[0] = time.monotonic()
-                gc.unfreeze()  # the next full collection walks everything once
-            else:
-                gc.freeze()
 
     gc.callbacks.append(watch)
