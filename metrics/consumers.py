@@ -20,7 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from hosts.models import Host
-from metrics import codec, events, garbage, liveness
+from metrics import codec, events, liveness
 from metrics.connection_watch import checker
 from metrics.decode import FrameError, KeptRaw, Rejected, SampleFrame, decode_frame, resolve
 from metrics.ingest import Pending, TokenRevoked
@@ -264,7 +264,6 @@ class AgentConsumer(AsyncWebsocketConsumer):
         )
         await self.channel_layer.group_add(group, self.channel_name)
         checker().add(self)
-        garbage.young.joined()
         await self._send(
             {"type": "joined", "protocol": protocol, "host": host.name, "server_time": rfc3339(now)}
         )

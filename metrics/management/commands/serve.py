@@ -7,7 +7,7 @@ from functools import partial
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from metrics import garbage, liveness
+from metrics import liveness
 
 log = logging.getLogger("proxmon.serve")
 
@@ -35,10 +35,6 @@ class Command(BaseCommand):
             settings.PROXMON_PING_INTERVAL_S, settings.PROXMON_PING_TIMEOUT_S
         )
         _watch_garbage_collector()
-        from twisted.internet.task import LoopingCall
-
-        # young collections on a timer while agents join in numbers (metrics/garbage.py)
-        LoopingCall(garbage.young.tick).start(garbage.EVERY_S, now=False)
         liveness.start()
         server = Server(
             application=application,
